@@ -1,0 +1,80 @@
+# One entry point for people and CI. `make run` and `make test` set everything up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PYTHON ?= python3.11
+SHARED ?= $(abspath ../shared)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+WEIGHTS_FILE := mobilenet_v2_1.0_224_no_top.imagenet_from_slim_ckpt.weights.h5
+SAMPLE_DIR := data/01_raw/fruits-360
+WEIGHTS := data/06_models/$(WEIGHTS_FILE)
+
+# Spark's Python workers must use the project's interpreter.
+export PYSPARK_PYTHON := $(BIN)/python
+export PYSPARK_DRIVER_PYTHON := $(BIN)/python
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export FRUITS_SHARED := $(SHARED)
+
+.PHONY: setup system-deps venv data run run-full test test-fast viz lint format clean-outputs
+
+# Spark ML needs a native LAPACK: its pure-Java fallback gave wrong PCA eigenvalues here.
+system-deps:
+	@if ! /sbin/ldconfig -p | grep -q 'liblapack.so.3'; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread liblapack3; \
+	  else \
+	    echo "Install a native BLAS/LAPACK first (Debian: sudo apt-get install libopenblas0-pthread liblapack3)" >&2; exit 1; \
+	  fi; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+# Real data from ../shared, copied (never committed): the sample and the weights.
+$(SAMPLE_DIR):
+	@test -d "$(SHARED)/data/fruits360_sample" || { echo "missing $(SHARED)/data/fruits360_sample: put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
+	mkdir -p $(dir $@)
+	cp -rL "$(SHARED)/data/fruits360_sample" $@.tmp && chmod -R u+w $@.tmp && mv $@.tmp $@
+
+$(WEIGHTS):
+	@test -f "$(SHARED)/weights/$(WEIGHTS_FILE)" || { echo "missing $(SHARED)/weights/$(WEIGHTS_FILE): put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
+	mkdir -p $(dir $@)
+	cp "$(SHARED)/weights/$(WEIGHTS_FILE)" $@
+
+data: $(SAMPLE_DIR) $(WEIGHTS)
+
+setup: system-deps venv data
+
+run: setup
+	$(BIN)/kedro run --env local
+
+run-full: setup
+	$(BIN)/kedro run --env local --params input_path=$(SHARED)/data/fruits360
+
+test: setup
+	$(BIN)/pytest
+
+test-fast: setup
+	$(BIN)/pytest -m "not e2e"
+
+viz: setup
+	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean-outputs:
+	rm -rf data/04_feature/* data/05_model_input/* data/06_models/reduction_model data/08_reporting/*

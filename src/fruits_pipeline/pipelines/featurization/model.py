@@ -1,0 +1,309 @@
+"""MobileNetV2 featurizer: weights loaded once on the driver, one model per Python worker.
+
+Shaped like ``pyspark.ml.functions.predict_batch_udf``: the driver exports the model
+(:func:`export_model`), Spark broadcasts it once, each Python worker builds its runner the
+first time it sees that broadcast (:func:`worker_model`) and reuses it for every task;
+batching (:func:`featurize_batches`) is kept apart from the model.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+FEATURE_DIM = 1280  # MobileNetV2's pooled output for alpha <= 1.0
+BACKENDS = ("keras", "tflite")
+RESIZE_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+# Keras ships ImageNet MobileNetV2 weights for these (alpha, input size) pairs only.
+KERAS_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+KERAS_IMAGE_SIZES = (96, 128, 160, 192, 224)
+
+
+class FeaturizerConfigError(ValueError):
+    """A featurization parameter is invalid; the message names it and the allowed values."""
+
+
+@dataclass(frozen=True)
+class FeaturizerConfig:
+    """The ``featurization`` parameters, validated."""
+
+    weights: str = "imagenet"
+    alpha: float = 1.0
+    image_size: int = 224
+    backend: str = "keras"
+    batch_size: int = 64
+    resize_filter: str = "bilinear"
+
+    # Spark-side knobs: rows per featurization task, seconds between progress logs.
+    images_per_partition: int = 256
+    progress_interval_s: float = 10.0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> FeaturizerConfig:
+        allowed = sorted(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise FeaturizerConfigError(
+                f"Unknown featurization parameter(s) {unknown}; allowed: {allowed}."
+            )
+        config = cls(**params)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.backend not in BACKENDS:
+            raise FeaturizerConfigError(
+                f"featurization.backend={self.backend!r} is not supported; use one of {BACKENDS}."
+            )
+        if self.resize_filter not in RESIZE_FILTERS:
+            raise FeaturizerConfigError(
+                f"featurization.resize_filter={self.resize_filter!r} is not supported; "
+                f"use one of {sorted(RESIZE_FILTERS)}."
+            )
+        if float(self.alpha) not in KERAS_ALPHAS:
+            raise FeaturizerConfigError(
+                f"featurization.alpha={self.alpha!r} is not a MobileNetV2 width; "
+                f"use one of {KERAS_ALPHAS}."
+            )
+        if int(self.image_size) not in KERAS_IMAGE_SIZES:
+            raise FeaturizerConfigError(
+                f"featurization.image_size={self.image_size!r} is not supported; "
+                f"use one of {KERAS_IMAGE_SIZES}."
+            )
+        for name in ("batch_size", "images_per_partition"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise FeaturizerConfigError(
+                    f"featurization.{name}={value!r} must be a positive integer."
+                )
+        if not self.weights:
+            raise FeaturizerConfigError(
+                "featurization.weights is empty; use 'imagenet' or the path of a "
+                "MobileNetV2 no-top .h5 weights file."
+            )
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """What the driver broadcasts: everything a worker needs to rebuild the model."""
+
+    backend: str
+    alpha: float
+    image_size: int
+    # keras: the list of weight arrays; tflite: the converted flatbuffer bytes.
+    payload: Any
+
+
+def _local_weights_file(weights: str) -> str:
+    """A local path for ``weights``; remote files (``s3://...``) are copied to a temp file."""
+    if weights == "imagenet" or "://" not in weights or weights.startswith("file://"):
+        path = weights.removeprefix("file://")
+        if path != "imagenet" and not os.path.isfile(path):
+            raise FeaturizerConfigError(
+                f"featurization.weights: file {path!r} does not exist. Point it at a MobileNetV2 "
+                "no-top weights file (.h5), or use 'imagenet' where the Keras download works."
+            )
+        return path
+    import fsspec  # noqa: PLC0415 - only needed for remote weights
+
+    suffix = ".weights.h5" if weights.endswith(".weights.h5") else os.path.splitext(weights)[1]
+    local = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)  # noqa: SIM115
+    try:
+        with fsspec.open(weights, "rb") as remote, local:
+            local.write(remote.read())
+    except FileNotFoundError as exc:
+        raise FeaturizerConfigError(
+            f"featurization.weights: {weights!r} was not found; check the bucket and key."
+        ) from exc
+    return local.name
+
+
+def build_keras_model(alpha: float, image_size: int, weights: str | None):
+    """MobileNetV2 without its classifier, global-average pooled: 1280-d features."""
+    import keras  # noqa: PLC0415 - heavy import, kept out of module import time
+
+    return keras.applications.MobileNetV2(
+        weights=weights,
+        include_top=False,
+        alpha=alpha,
+        input_shape=(image_size, image_size, 3),
+        pooling="avg",
+    )
+
+
+def load_keras_model(config: FeaturizerConfig):
+    """Driver side: the Keras model with the configured weights (Keras cache or a file)."""
+    weights = _local_weights_file(config.weights)
+    try:
+        return build_keras_model(config.alpha, config.image_size, weights)
+    except ValueError as exc:
+        raise FeaturizerConfigError(
+            f"featurization.weights: {config.weights!r} could not be loaded into MobileNetV2 "
+            f"alpha={config.alpha} ({exc}). Check that the file is a no-top MobileNetV2 "
+            "weights file and that featurization.alpha matches the width it was trained with."
+        ) from exc
+
+
+def export_model(config: FeaturizerConfig) -> ExportedModel:
+    """Driver side: load the weights once and export what workers rebuild the model from."""
+    model = load_keras_model(config)
+    if config.backend == "keras":
+        payload: Any = model.get_weights()
+    else:
+        import tensorflow as tf  # noqa: PLC0415
+
+        # Converted here, once, from the same Keras model: no extra download, and every
+        # worker runs the identical flatbuffer.
+        payload = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    return ExportedModel(config.backend, float(config.alpha), int(config.image_size), payload)
+
+
+class KerasRunner:
+    """Batched inference with the Keras model compiled into one ``tf.function``."""
+
+    def __init__(self, exported: ExportedModel, threads: int):
+        import tensorflow as tf  # noqa: PLC0415
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # already initialised in this worker: keep its settings
+            pass
+        model = build_keras_model(exported.alpha, exported.image_size, weights=None)
+        model.set_weights(exported.payload)
+        size = exported.image_size
+        self._predict = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+        )
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self._predict(images).numpy()
+
+
+class TFLiteRunner:
+    """Batched inference with the TFLite interpreter (XNNPACK delegate on CPU)."""
+
+    def __init__(self, exported: ExportedModel, threads: int):
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+        self._interpreter = Interpreter(model_content=exported.payload, num_threads=threads)
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._batch = 0
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        if images.shape[0] != self._batch:
+            self._interpreter.resize_tensor_input(self._input, list(images.shape))
+            self._interpreter.allocate_tensors()
+            self._batch = images.shape[0]
+        self._interpreter.set_tensor(self._input, images)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).copy()
+
+
+RUNNERS: dict[str, type] = {"keras": KerasRunner, "tflite": TFLiteRunner}
+
+# One runner per Python worker process and model key (Spark reuses Python workers).
+_WORKER_MODELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+
+
+def worker_model(broadcast, model_key: str, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """The runner for the broadcast model ``model_key`` in this process, built on first use."""
+    runner = _WORKER_MODELS.get(model_key)
+    if runner is None:
+        exported: ExportedModel = broadcast.value
+        runner = RUNNERS[exported.backend](exported, threads)
+        _WORKER_MODELS.clear()  # a new model replaces the old one: bounded memory
+        _WORKER_MODELS[model_key] = runner
+    return runner
+
+
+def decode_image(content: bytes, image_size: int, resize_filter: str = "bilinear") -> np.ndarray:
+    """Bytes of any Pillow-readable image -> uint8 RGB array of shape (size, size, 3)."""
+    with Image.open(io.BytesIO(content)) as image:
+        # JPEG only: let libjpeg decode large photos at 1/2..1/8 scale (no-op when small).
+        image.draft("RGB", (image_size, image_size))
+        rgb = ImageOps.exif_transpose(image).convert("RGB")
+        if rgb.size != (image_size, image_size):
+            rgb = rgb.resize(
+                (image_size, image_size), RESIZE_FILTERS[resize_filter], reducing_gap=3.0
+            )
+        return np.asarray(rgb, dtype=np.uint8)
+
+
+def preprocess(images: np.ndarray) -> np.ndarray:
+    """uint8 RGB batch -> MobileNetV2 input: Keras' own ``preprocess_input`` (scales to [-1, 1])."""
+    from keras.applications.mobilenet_v2 import preprocess_input  # noqa: PLC0415
+
+    return preprocess_input(images.astype(np.float32))
+
+
+def rejection_reason(exc: Exception) -> str:
+    """One line for rejected_images.csv: what is wrong with the file."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image format Pillow can read; replace or remove the file"
+    return f"cannot decode the image ({type(exc).__name__}: {exc}); replace or remove the file"
+
+
+def featurize_contents(
+    contents: pd.Series,
+    model: Callable[[np.ndarray], np.ndarray],
+    config: FeaturizerConfig,
+) -> pd.DataFrame:
+    """One Arrow batch of image bytes -> DataFrame(features, error), row for row.
+
+    A file Pillow cannot decode gets ``features=None`` and the reason in ``error``.
+    """
+    size = config.image_size
+    images = np.empty((len(contents), size, size, 3), dtype=np.uint8)
+    errors: list[str | None] = [None] * len(contents)
+    decoded: list[int] = []
+    for row, content in enumerate(contents):
+        try:
+            images[len(decoded)] = decode_image(content, size, config.resize_filter)
+            decoded.append(row)
+        except Exception as exc:
+            errors[row] = rejection_reason(exc)
+    features: list[np.ndarray | None] = [None] * len(contents)
+    for start in range(0, len(decoded), config.batch_size):
+        rows = decoded[start : start + config.batch_size]
+        batch = preprocess(images[start : start + len(rows)])
+        for row, vector in zip(rows, model(batch), strict=True):
+            features[row] = vector
+    return pd.DataFrame({"features": features, "error": errors})
+
+
+def featurize_batches(
+    batches: Iterator[pd.Series],
+    broadcast,
+    model_key: str,
+    *,
+    config: FeaturizerConfig,
+    images_done=None,
+    threads: int = 1,
+) -> Iterator[pd.DataFrame]:
+    """Body of the iterator pandas UDF: the model is fetched once per task, not per batch."""
+    model = worker_model(broadcast, model_key, threads)
+    for contents in batches:
+        yield featurize_contents(contents, model, config)
+        if images_done is not None:
+            images_done.add(len(contents))

@@ -1,0 +1,150 @@
+"""The featurize node: labelled image rows -> MobileNetV2 features (+ rejected files)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.functions import pandas_udf
+
+from .model import FeaturizerConfig, export_model, featurize_batches
+
+logger = logging.getLogger(__name__)
+
+FEATURES_SCHEMA = "features array<float>, error string"
+EMPTY_FILE_REASON = "empty file (0 bytes); replace or remove the file"
+
+
+def listed_files(images: DataFrame) -> list[str]:
+    """Every file the scan behind ``images`` lists, spelled as Spark spells ``path`` in rows.
+
+    ``inputFiles`` gives URIs (``file:///a%20b``); rows carry ``file:/a b``.
+    """
+    return [unquote(uri).replace("file:///", "file:/", 1) for uri in images.inputFiles()]
+
+
+def featurize_partitions(n_images: int, parallelism: int, images_per_partition: int) -> int:
+    """Enough tasks to keep every core busy, small enough for steady progress and retries."""
+    return max(parallelism, math.ceil(n_images / images_per_partition))
+
+
+class ProgressLogger:
+    """Logs images done and rate from a Spark accumulator while an action runs."""
+
+    def __init__(self, images_done, total: int, interval_s: float):
+        self._images_done = images_done
+        self._total = total
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _log(self) -> None:
+        done = self._images_done.value
+        elapsed = time.monotonic() - self._start
+        logger.info(
+            "featurized %d/%d images (%.0f%%) in %.0f s, %.1f img/s",
+            done, self._total, 100 * done / max(self._total, 1), elapsed,
+            done / max(elapsed, 1e-9),
+        )  # fmt: skip
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._log()
+
+    def __enter__(self) -> ProgressLogger:
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._log()
+
+
+def featurize_images(
+    labelled_images: DataFrame, params: dict[str, Any]
+) -> tuple[DataFrame, pd.DataFrame]:
+    """MobileNetV2 features of every image; files Pillow cannot decode are set aside.
+
+    The weights are loaded once on the driver and broadcast; each Python worker builds
+    the model once (see ``model.worker_model``) and predicts in ``batch_size`` batches.
+    The result is persisted so that the features and the rejected rows come from one
+    pass over the images.
+
+    Returns:
+        ``image_features`` (path, label, split, features: array<float>[1280]) and
+        ``rejected_images`` (path, reason) as pandas.
+    """
+    config = FeaturizerConfig.from_params(params)
+    sc = labelled_images.sparkSession.sparkContext
+    listed = listed_files(labelled_images)
+    total = len(listed)
+    if total == 0:
+        raise ValueError(
+            "No .jpg/.jpeg image found in the input folder of 'raw_images'. Check "
+            "`input_path` (kedro run --params input_path=/folder/of/class/folders)."
+        )
+    # Spark's file reader skips 0-byte files: record them instead of losing them silently.
+    n_rows = labelled_images.count()
+    unread = []
+    if n_rows < total:
+        read = {row.path for row in labelled_images.select("path").collect()}
+        unread = sorted(set(listed) - read)
+    model_broadcast = sc.broadcast(export_model(config))
+    model_key = uuid.uuid4().hex  # identifies this run's model in the workers' cache
+    images_done = sc.accumulator(0)
+    threads = int(sc.getConf().get("spark.task.cpus", "1"))
+
+    @pandas_udf(FEATURES_SCHEMA)
+    def featurize_udf(contents: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        yield from featurize_batches(
+            contents,
+            model_broadcast,
+            model_key,
+            config=config,
+            images_done=images_done,
+            threads=threads,
+        )
+
+    partitions = featurize_partitions(total, sc.defaultParallelism, config.images_per_partition)
+    logger.info(
+        "featurizing %d images: MobileNetV2 alpha=%s %dpx, backend=%s, %d partitions",
+        n_rows, config.alpha, config.image_size, config.backend, partitions,
+    )  # fmt: skip
+    featurized = (
+        labelled_images.repartition(partitions)
+        .withColumn("result", featurize_udf("content"))
+        .select("path", "label", "split", "result.features", "result.error")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    with ProgressLogger(images_done, n_rows, config.progress_interval_s):
+        featurized.count()
+
+    image_features = featurized.where(F.col("error").isNull()).drop("error")
+    rejected = pd.concat(
+        [
+            featurized.where(F.col("error").isNotNull())
+            .select("path", F.col("error").alias("reason"))
+            .toPandas(),
+            pd.DataFrame({"path": unread, "reason": EMPTY_FILE_REASON}, dtype=object),
+        ],
+        ignore_index=True,
+    )
+    n_rejected = len(rejected)
+    logger.info(
+        "images seen %d = featurized %d + rejected %d", total, total - n_rejected, n_rejected
+    )
+    for path, reason in rejected.head(20).itertuples(index=False):
+        logger.warning("rejected %s: %s", path, reason)
+    return image_features, rejected

@@ -1,0 +1,79 @@
+"""Shared fixtures: one local SparkSession, real images and weights from ../shared."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro_datasets.spark import SparkDatasetV2
+from pyspark.sql import SparkSession
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FRUITS_SHARED", REPO.parent / "shared"))
+SAMPLE = SHARED / "data" / "fruits360_sample"
+WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_no_top.imagenet_from_slim_ckpt.weights.h5"
+# Class names with spaces on purpose.
+SMALL_CLASSES = ["Apple Red 1", "Avocado ripe", "Kiwi"]
+
+
+def sample_files(split: str, label: str) -> list[Path]:
+    """The sample's files of one class and split, sorted."""
+    files = sorted((SAMPLE / split / label).glob("*.jpg"))
+    assert files, f"no images in {SAMPLE / split / label}: is ../shared beside the repo?"
+    return files
+
+
+def copy_subset(dest: Path, classes: list[str], per_split: dict[str, int]) -> Path:
+    """Copy ``per_split[split]`` real images per class into dest/<split>/<class>/."""
+    for split, count in per_split.items():
+        for label in classes:
+            folder = dest / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in sample_files(split, label)[:count]:
+                shutil.copy(path, folder / path.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def weights_path() -> str:
+    assert WEIGHTS.is_file(), f"missing {WEIGHTS}: is ../shared beside the repo?"
+    return str(WEIGHTS)
+
+
+@pytest.fixture(scope="session")
+def spark() -> SparkSession:
+    """A local[2] session with the project's own base Spark settings."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    settings = yaml.safe_load((REPO / "conf" / "base" / "spark.yml").read_text())
+    builder = (
+        SparkSession.builder.master("local[2]")
+        .appName("fruits_pipeline-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+    )
+    for key, value in settings.items():
+        builder = builder.config(key, str(value))
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory) -> Path:
+    """3 classes x (2 Training + 1 Test) real images."""
+    return copy_subset(
+        tmp_path_factory.mktemp("small_sample"), SMALL_CLASSES, {"Training": 2, "Test": 1}
+    )
+
+
+def load_images(folder: Path):
+    """``raw_images`` as the catalog defines it, over ``folder`` (needs the spark fixture)."""
+    entry = yaml.safe_load((REPO / "conf" / "base" / "catalog.yml").read_text())["raw_images"]
+    return SparkDatasetV2(
+        filepath=str(folder), file_format=entry["file_format"], load_args=entry["load_args"]
+    ).load()

@@ -1,0 +1,117 @@
+"""Featurization on real images against a direct Keras computation outside Spark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras.applications.mobilenet_v2 import MobileNetV2, preprocess_input
+
+from fruits_pipeline.pipelines.featurization.model import (
+    FEATURE_DIM,
+    FeaturizerConfig,
+    FeaturizerConfigError,
+    decode_image,
+    load_keras_model,
+)
+from fruits_pipeline.pipelines.featurization.nodes import featurize_images, featurize_partitions
+from fruits_pipeline.pipelines.ingestion.nodes import label_images
+from tests.conftest import load_images
+
+
+@pytest.fixture(scope="module")
+def keras_reference(weights_path):
+    """Features computed the plain Keras way: load_img -> preprocess_input -> predict."""
+    model = MobileNetV2(
+        weights=weights_path, include_top=False, alpha=1.0, input_shape=(224, 224, 3),
+        pooling="avg",
+    )  # fmt: skip
+
+    def features(paths: list[Path]) -> np.ndarray:
+        images = np.stack(
+            [
+                keras.utils.img_to_array(
+                    keras.utils.load_img(p, target_size=(224, 224), interpolation="bilinear")
+                )
+                for p in paths
+            ]
+        )
+        return model.predict(preprocess_input(images), verbose=0)
+
+    return features
+
+
+@pytest.fixture(scope="module", params=["keras", "tflite"])
+def featurized(request, spark, small_sample, weights_path):
+    params = {"weights": weights_path, "backend": request.param, "batch_size": 4}
+    features, rejected = featurize_images(label_images(load_images(small_sample)), params)
+    return request.param, features.collect(), rejected
+
+
+def test_features_match_direct_keras(featurized, small_sample, keras_reference):
+    _backend, rows, rejected = featurized
+    files = sorted(small_sample.rglob("*.jpg"))
+    assert len(rows) == len(files) and rejected.empty
+    by_path = {Path(r.path.removeprefix("file:")): r for r in rows}
+    assert sorted(by_path) == files
+
+    got = np.array([by_path[p].features for p in files], dtype=np.float32)
+    assert got.shape == (len(files), FEATURE_DIM)
+    assert np.isfinite(got).all()
+    # Real weights: features differ between images (random weights give near-constant ones).
+    assert got.std(axis=0).mean() > 0.05
+    expected = keras_reference(files)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    for path in files:
+        assert (by_path[path].label, by_path[path].split) == (
+            path.parent.name, path.parent.parent.name
+        )  # fmt: skip
+
+
+def test_undecodable_files_are_rejected_not_fatal(spark, small_sample, weights_path, tmp_path):
+    good = sorted(small_sample.rglob("*.jpg"))[0]
+    folder = tmp_path / "Training" / "Kiwi"
+    folder.mkdir(parents=True)
+    (folder / "good.jpg").write_bytes(good.read_bytes())
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("this is not a JPEG")
+    (folder / "truncated.jpg").write_bytes(good.read_bytes()[:200])
+
+    features, rejected = featurize_images(
+        label_images(load_images(tmp_path)), {"weights": weights_path, "backend": "tflite"}
+    )
+
+    assert [Path(r.path).name for r in features.collect()] == ["good.jpg"]
+    reasons = dict(
+        zip(rejected["path"].map(lambda p: Path(p).name), rejected["reason"], strict=True)
+    )
+    assert sorted(reasons) == ["empty.jpg", "text.jpg", "truncated.jpg"]
+    assert all(reason for reason in reasons.values())
+
+
+def test_decode_image_resizes_to_rgb(small_sample):
+    image = decode_image(sorted(small_sample.rglob("*.jpg"))[0].read_bytes(), 224)
+    assert image.shape == (224, 224, 3) and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"backend": "onnx"}, "featurization.backend"),
+        ({"alpha": 0.9}, "featurization.alpha"),
+        ({"image_size": 100}, "featurization.image_size"),
+        ({"batch_size": 0}, "featurization.batch_size"),
+        ({"weights": "/nowhere/w.h5"}, "featurization.weights"),
+        ({"bach_size": 8}, "bach_size"),
+    ],
+)
+def test_bad_parameters_are_named(params, named):
+    with pytest.raises(FeaturizerConfigError, match=named.replace(".", r"\.")):
+        load_keras_model(FeaturizerConfig.from_params(params))
+
+
+def test_partitions_keep_every_core_busy():
+    assert featurize_partitions(10, parallelism=8, images_per_partition=256) == 8
+    assert featurize_partitions(90_000, parallelism=2, images_per_partition=256) == 352
