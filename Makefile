@@ -18,7 +18,8 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
-.PHONY: setup system-deps venv data run run-full test test-fast viz lint format clean-outputs
+.PHONY: setup system-deps venv data run run-full test test-fast viz lint format clean-outputs \
+	bench bench-pca
 
 # Spark ML needs a native LAPACK: its pure-Java fallback gave wrong PCA eigenvalues here.
 system-deps:
@@ -67,6 +68,14 @@ test-fast: setup
 
 viz: setup
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
+
+# Throughput of the featurize node vs the bare model and the classic Spark UDF (not a test).
+BENCH_N ?= 2000
+bench: setup
+	$(BIN)/python benchmarks/featurize.py --n $(BENCH_N) --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
+
+bench-pca: setup
+	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280
 
 lint: venv
 	$(BIN)/ruff check .

@@ -13,8 +13,11 @@ from fruits_pipeline.pipelines.featurization.model import (
     FEATURE_DIM,
     FeaturizerConfig,
     FeaturizerConfigError,
+    convert_to_tflite,
     decode_image,
     load_keras_model,
+    preprocess,
+    tflite_cache_path,
 )
 from fruits_pipeline.pipelines.featurization.nodes import featurize_images, featurize_partitions
 from fruits_pipeline.pipelines.ingestion.nodes import label_images
@@ -115,3 +118,20 @@ def test_bad_parameters_are_named(params, named):
 def test_partitions_keep_every_core_busy():
     assert featurize_partitions(10, parallelism=8, images_per_partition=256) == 8
     assert featurize_partitions(90_000, parallelism=2, images_per_partition=256) == 352
+
+
+def test_preprocess_equals_keras_preprocess_input(small_sample):
+    images = np.stack(
+        [decode_image(p.read_bytes(), 224) for p in sorted(small_sample.rglob("*.jpg"))]
+    )
+    np.testing.assert_array_equal(preprocess(images), preprocess_input(images.astype(np.float32)))
+
+
+def test_tflite_conversion_is_cached_per_weights_file(weights_path, tmp_path):
+    config = FeaturizerConfig(weights=weights_path, backend="tflite")
+    converted = convert_to_tflite(config, str(tmp_path))
+    cached = tflite_cache_path(config, str(tmp_path))
+    assert cached is not None and Path(cached).read_bytes() == converted
+    assert convert_to_tflite(config, str(tmp_path)) == converted
+    other = FeaturizerConfig(weights=weights_path, backend="tflite", alpha=0.5)
+    assert tflite_cache_path(other, str(tmp_path)) != cached

@@ -8,6 +8,7 @@ batching (:func:`featurize_batches`) is kept apart from the model.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -55,6 +56,8 @@ class FeaturizerConfig:
     # Spark-side knobs: rows per featurization task, seconds between progress logs.
     images_per_partition: int = 256
     progress_interval_s: float = 10.0
+    # Where converted TFLite models are kept between runs (null: convert every run).
+    model_cache_dir: str | None = "~/.cache/fruits_pipeline"
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FeaturizerConfig:
@@ -162,17 +165,52 @@ def load_keras_model(config: FeaturizerConfig):
         ) from exc
 
 
-def export_model(config: FeaturizerConfig) -> ExportedModel:
-    """Driver side: load the weights once and export what workers rebuild the model from."""
-    model = load_keras_model(config)
-    if config.backend == "keras":
-        payload: Any = model.get_weights()
+def tflite_cache_path(config: FeaturizerConfig, cache_dir: str) -> str | None:
+    """Where the TFLite conversion of these weights is cached, or None if not cacheable."""
+    if config.weights == "imagenet":
+        key = "imagenet"
+    elif "://" in config.weights or not os.path.isfile(config.weights):
+        return None  # remote (converted each run) or missing (load_keras_model explains)
     else:
-        import tensorflow as tf  # noqa: PLC0415
+        with open(config.weights, "rb") as weights:
+            key = hashlib.sha256(weights.read()).hexdigest()[:16]
+    import tensorflow as tf  # noqa: PLC0415
 
-        # Converted here, once, from the same Keras model: no extra download, and every
-        # worker runs the identical flatbuffer.
-        payload = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    name = f"mobilenet_v2_{config.alpha}_{config.image_size}_{key}_tf{tf.__version__}.tflite"
+    return os.path.join(os.path.expanduser(cache_dir), name)
+
+
+def convert_to_tflite(config: FeaturizerConfig, cache_dir: str | None) -> bytes:
+    """The Keras model converted to a TFLite flatbuffer, cached on disk per weights file.
+
+    Conversion takes seconds; the cache makes later runs start at once.
+    """
+    cached = tflite_cache_path(config, cache_dir) if cache_dir else None
+    if cached and os.path.isfile(cached):
+        with open(cached, "rb") as flatbuffer:
+            return flatbuffer.read()
+    import tensorflow as tf  # noqa: PLC0415
+
+    payload = tf.lite.TFLiteConverter.from_keras_model(load_keras_model(config)).convert()
+    if cached:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        partial = f"{cached}.{os.getpid()}.tmp"
+        with open(partial, "wb") as flatbuffer:
+            flatbuffer.write(payload)
+        os.replace(partial, cached)  # atomic: a concurrent run never reads half a file
+    return payload
+
+
+def export_model(config: FeaturizerConfig) -> ExportedModel:
+    """Driver side: load the weights once and export what workers rebuild the model from.
+
+    keras: the weight arrays; tflite: the flatbuffer converted here, once, from the same
+    Keras model (no extra download), so every worker runs the identical model.
+    """
+    if config.backend == "keras":
+        payload: Any = load_keras_model(config).get_weights()
+    else:
+        payload = convert_to_tflite(config, config.model_cache_dir)
     return ExportedModel(config.backend, float(config.alpha), int(config.image_size), payload)
 
 
@@ -251,10 +289,12 @@ def decode_image(content: bytes, image_size: int, resize_filter: str = "bilinear
 
 
 def preprocess(images: np.ndarray) -> np.ndarray:
-    """uint8 RGB batch -> MobileNetV2 input: Keras' own ``preprocess_input`` (scales to [-1, 1])."""
-    from keras.applications.mobilenet_v2 import preprocess_input  # noqa: PLC0415
+    """uint8 RGB batch -> MobileNetV2 input in [-1, 1].
 
-    return preprocess_input(images.astype(np.float32))
+    The same arithmetic as ``keras.applications.mobilenet_v2.preprocess_input`` (mode
+    "tf"; a test checks equality), without importing Keras/TensorFlow into TFLite workers.
+    """
+    return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
 
 
 def rejection_reason(exc: Exception) -> str:
