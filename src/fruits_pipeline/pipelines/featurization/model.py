@@ -9,6 +9,7 @@ batching (:func:`featurize_batches`) is kept apart from the model.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import io
 import logging
 import os
@@ -50,7 +51,7 @@ class FeaturizerConfig:
     alpha: float = 1.0
     image_size: int = 224
     backend: str = "keras"
-    batch_size: int = 64
+    batch_size: int = 4
     resize_filter: str = "bilinear"
 
     # Spark-side knobs: rows per featurization task, seconds between progress logs.
@@ -165,6 +166,16 @@ def load_keras_model(config: FeaturizerConfig):
         ) from exc
 
 
+def _tensorflow_version() -> str:
+    """The converter's version, without the seconds-long ``import tensorflow``."""
+    for distribution in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
 def tflite_cache_path(config: FeaturizerConfig, cache_dir: str) -> str | None:
     """Where the TFLite conversion of these weights is cached, or None if not cacheable."""
     if config.weights == "imagenet":
@@ -174,9 +185,7 @@ def tflite_cache_path(config: FeaturizerConfig, cache_dir: str) -> str | None:
     else:
         with open(config.weights, "rb") as weights:
             key = hashlib.sha256(weights.read()).hexdigest()[:16]
-    import tensorflow as tf  # noqa: PLC0415
-
-    name = f"mobilenet_v2_{config.alpha}_{config.image_size}_{key}_tf{tf.__version__}.tflite"
+    name = f"mobilenet_v2_{config.alpha}_{config.image_size}_{key}_tf{_tensorflow_version()}.tflite"
     return os.path.join(os.path.expanduser(cache_dir), name)
 
 
@@ -249,13 +258,18 @@ class TFLiteRunner:
         self._batch = 0
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        if images.shape[0] != self._batch:
-            self._interpreter.resize_tensor_input(self._input, list(images.shape))
+        count = images.shape[0]
+        if count > self._batch:
+            # Resizing re-plans the XNNPACK graph (slow): grow only, pad smaller batches.
+            self._interpreter.resize_tensor_input(self._input, [count, *images.shape[1:]])
             self._interpreter.allocate_tensors()
-            self._batch = images.shape[0]
+            self._batch = count
+        if count < self._batch:
+            padding = np.zeros((self._batch - count, *images.shape[1:]), dtype=images.dtype)
+            images = np.concatenate([images, padding])
         self._interpreter.set_tensor(self._input, images)
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output).copy()
+        return self._interpreter.get_tensor(self._output)[:count].copy()
 
 
 RUNNERS: dict[str, type] = {"keras": KerasRunner, "tflite": TFLiteRunner}

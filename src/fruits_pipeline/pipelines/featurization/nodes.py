@@ -34,7 +34,10 @@ def listed_files(images: DataFrame) -> list[str]:
 
 
 def featurize_partitions(n_images: int, parallelism: int, images_per_partition: int) -> int:
-    """Enough tasks to keep every core busy, small enough for steady progress and retries."""
+    """Enough tasks to keep every core busy, small enough for steady progress and retries.
+
+    The scan's many small file splits are coalesced to this count: no shuffle of image bytes.
+    """
     return max(parallelism, math.ceil(n_images / images_per_partition))
 
 
@@ -123,7 +126,7 @@ def featurize_images(
         n_rows, config.alpha, config.image_size, config.backend, partitions,
     )  # fmt: skip
     featurized = (
-        labelled_images.repartition(partitions)
+        labelled_images.coalesce(partitions)
         .withColumn("result", featurize_udf("content"))
         .select("path", "label", "split", "result.features", "result.error")
         .persist(StorageLevel.MEMORY_AND_DISK)

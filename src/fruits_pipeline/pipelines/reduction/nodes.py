@@ -77,7 +77,7 @@ def fit_reduction(
     """
     vectors = image_features.select(array_to_vector("features").alias(FEATURES_VECTOR)).cache()
     n_rows = vectors.count()
-    n_features = len(image_features.first()["features"])
+    n_features = vectors.first()[0].size
     stages = []
     pca_input = FEATURES_VECTOR
     if params.get("standardize", False):
