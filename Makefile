@@ -72,7 +72,7 @@ viz: setup
 # Throughput of the featurize node vs the bare model and the classic Spark UDF (not a test).
 BENCH_N ?= 2000
 bench: setup
-	$(BIN)/python benchmarks/featurize.py --n $(BENCH_N) --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
+	$(BIN)/python benchmarks/featurize.py --n $(BENCH_N) --rss-check --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
 
 bench-pca: setup
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280

@@ -1,0 +1,306 @@
+"""Featurization throughput: in-process limit vs classic Spark UDF vs the project's node.
+
+Usage: python benchmarks/featurize.py [--n 2000] [--data DIR] [--weights FILE] [--backend NAME]
+[--skip-seed]. Prints a table and, last, ``vs_limit=<c/a> vs_seed=<c/b>``; writes
+benchmarks/results/featurize_<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import itertools
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import pandas_udf
+
+from fruits_pipeline.pipelines.featurization.model import (
+    FeaturizerConfig,
+    KerasRunner,
+    TFLiteRunner,
+    decode_image,
+    export_model,
+    preprocess,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+LIMIT_BATCHES = (1, 4, 16, 64)
+MAX_RECORDS = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+
+def pick_images(data: Path, n: int) -> list[Path]:
+    """First n files of a class-round-robin walk (sorted) of Training, then Test."""
+    picked: list[Path] = []
+    for split in ("Training", "Test"):
+        classes = [sorted(c.glob("*.jpg")) for c in sorted((data / split).iterdir()) if c.is_dir()]
+        for row in itertools.zip_longest(*classes):
+            picked.extend(p for p in row if p is not None)
+    if len(picked) < n:
+        raise SystemExit(f"only {len(picked)} images under {data}, asked for {n}")
+    return picked[:n]
+
+
+def copy_images(files: list[Path], dest: Path) -> None:
+    for src in files:
+        target = dest / src.parent.parent.name / src.parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, target / src.name)
+
+
+def measure_limit(files: list[Path], weights: str) -> dict[str, float]:
+    """Seconds of decode + batched inference in this process, no Spark, per runner.
+
+    Every runner uses all cores; TFLite is tried at several batch sizes (small batches
+    stay in cache and are faster here) and its fastest one is the limit.
+    """
+    threads = os.cpu_count() or 1
+    tflite = TFLiteRunner(
+        export_model(FeaturizerConfig(backend="tflite", weights=weights)), threads
+    )
+    keras = KerasRunner(export_model(FeaturizerConfig(backend="keras", weights=weights)), threads)
+    start = time.perf_counter()
+    images = np.stack([decode_image(f.read_bytes(), 224) for f in files])
+    decode_s = time.perf_counter() - start
+    seconds = {}
+    for name, runner, batch in [
+        *((f"limit_tflite_b{b}", tflite, b) for b in LIMIT_BATCHES),
+        ("limit_keras_b64", keras, 64),
+    ]:
+        runner(preprocess(images[:batch]))  # warm-up (and XNNPACK plan for this shape)
+        start = time.perf_counter()
+        for i in range(0, len(images), batch):
+            runner(preprocess(images[i : i + batch]))
+        seconds[name] = decode_s + time.perf_counter() - start
+    return seconds
+
+
+def spark_session():
+    settings = {}
+    for env in ("base", "local"):
+        settings.update(yaml.safe_load((ROOT / "conf" / env / "spark.yml").read_text()) or {})
+    settings["spark.master"] = "local[2]"
+    builder = SparkSession.builder.appName("featurize-benchmark")
+    for key, value in settings.items():
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark, settings
+
+
+def _seed_model(weights: str):
+    """The worker's MobileNetV2, built on first use (kept on the keras module across tasks)."""
+    import keras  # noqa: PLC0415
+
+    model = getattr(keras, "_benchmark_seed_model", None)
+    if model is None:
+        model = keras.applications.MobileNetV2(
+            weights=weights, include_top=False, pooling="avg", input_shape=(224, 224, 3)
+        )
+        keras._benchmark_seed_model = model
+    return model
+
+
+def run_seed(spark, folder: str, out: str, weights: str) -> float:
+    """The classic approach: binaryFile -> repartition -> Keras predict in a pandas UDF."""
+
+    @pandas_udf("array<float>")
+    def features(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        from keras.applications.mobilenet_v2 import preprocess_input  # noqa: PLC0415
+        from PIL import Image  # noqa: PLC0415
+
+        model = _seed_model(weights)
+        for contents in batches:
+            batch = np.stack(
+                [
+                    np.asarray(Image.open(io.BytesIO(c)).convert("RGB").resize((224, 224)))
+                    for c in contents
+                ]
+            ).astype(np.float32)
+            yield pd.Series(list(model.predict(preprocess_input(batch), verbose=0)))
+
+    spark.conf.unset(MAX_RECORDS)  # Spark's default, 10000
+    start = time.perf_counter()
+    images = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(folder)
+    images.repartition(20).select("path", features("content").alias("features")).write.mode(
+        "overwrite"
+    ).parquet(out)
+    return time.perf_counter() - start
+
+
+def _worker_hwm_kb() -> int:
+    """Max VmHWM (kB) over this process's descendants that are Spark Python workers."""
+    parents, best = {}, 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    me = os.getpid()
+    for pid in parents:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != me:
+            ancestor = parents.get(ancestor)
+        if ancestor != me:
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if "pyspark.daemon" not in cmdline and "pyspark/worker" not in cmdline:
+                continue
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    best = max(best, int(line.split()[1]))
+        except OSError:
+            continue
+    return best
+
+
+class RssPoller:
+    """Polls the workers' peak RSS every 0.5 s from a background thread."""
+
+    def __enter__(self) -> RssPoller:
+        self.peak_kb, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            self.peak_kb = max(self.peak_kb, _worker_hwm_kb())
+            if self._stop.wait(0.5):
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, _worker_hwm_kb())
+
+
+def run_pipeline(spark, settings, folder: str, out: str, params: dict) -> float:
+    """The project's featurize node on label_images(raw_images), features written to parquet."""
+    from fruits_pipeline.pipelines.featurization.nodes import featurize_images  # noqa: PLC0415
+    from fruits_pipeline.pipelines.ingestion.nodes import label_images  # noqa: PLC0415
+
+    spark.conf.set(MAX_RECORDS, str(settings[MAX_RECORDS]))
+    load_args = yaml.safe_load((ROOT / "conf/base/catalog.yml").read_text())["raw_images"][
+        "load_args"
+    ]
+    raw = spark.read.format("binaryFile").options(**load_args).load(folder)
+    labelled = label_images(raw)
+    start = time.perf_counter()
+    features, _rejected = featurize_images(labelled, params)
+    features.write.mode("overwrite").parquet(out)
+    return time.perf_counter() - start
+
+
+def peak_rss_on(files: list[Path], folder: Path, params: dict) -> int:
+    """Workers' peak RSS (kB) running the node on ``files``, in a new Spark session."""
+    copy_images(files, folder)
+    spark, settings = spark_session()
+    with RssPoller() as rss:
+        run_pipeline(spark, settings, str(folder), f"{folder}_out", params)
+    spark.stop()
+    return rss.peak_kb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--data", type=Path, default=SHARED / "data/fruits360")
+    parser.add_argument(
+        "--weights",
+        default=str(
+            SHARED / "weights/mobilenet_v2_1.0_224_no_top.imagenet_from_slim_ckpt.weights.h5"
+        ),
+    )
+    parser.add_argument("--backend", default="default-from-params")
+    parser.add_argument("--skip-seed", action="store_true")
+    parser.add_argument(
+        "--rss-check", action="store_true", help="also run the node on 4x N with fresh workers"
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    weights = str(Path(args.weights).resolve())
+
+    params = yaml.safe_load((ROOT / "conf/base/parameters_featurization.yml").read_text())
+    params = {**params["featurization"], "weights": weights}
+    if args.backend != "default-from-params":
+        params["backend"] = args.backend
+
+    files = pick_images(args.data, args.n * 4 if args.rss_check else args.n)
+    with tempfile.TemporaryDirectory(prefix="featurize_bench_") as tmp:
+        images_dir = os.path.join(tmp, "images")
+        copy_images(files[: args.n], Path(images_dir))
+
+        seconds = measure_limit(files[: args.n], weights)
+        spark, settings = spark_session()
+        # The pipeline runs before the seed: its workers start fresh, so the RSS is its own.
+        with RssPoller() as rss:
+            seconds["pipeline"] = run_pipeline(
+                spark, settings, images_dir, os.path.join(tmp, "pipeline"), params
+            )
+        # Second call: Python workers already running, as in any run past its first minute.
+        seconds["pipeline_warm"] = run_pipeline(
+            spark, settings, images_dir, os.path.join(tmp, "pipeline_warm"), params
+        )
+        if not args.skip_seed:
+            seconds["seed"] = run_seed(spark, images_dir, os.path.join(tmp, "seed"), weights)
+        spark.stop()
+
+        rss_4n_kb = peak_rss_on(files, Path(tmp) / "images_4n", params) if args.rss_check else None
+
+    rate = {name: args.n / s for name, s in seconds.items()}
+    limit_name = max((n for n in rate if n.startswith("limit_")), key=rate.get)
+    rate["limit"] = rate[limit_name]
+    vs_limit = rate["pipeline"] / rate["limit"]
+    vs_seed = rate["pipeline"] / rate["seed"] if "seed" in rate else math.nan
+
+    print(f"{'name':<18}{'images':>8}{'seconds':>10}{'img/s':>10}")
+    for name in seconds:
+        print(f"{name:<18}{args.n:>8}{seconds[name]:>10.1f}{rate[name]:>10.1f}")
+    print(f"limit = {limit_name}")
+    print(f"pipeline workers peak RSS (max VmHWM): {rss.peak_kb / 1024:.0f} MB at N={args.n}")
+    if rss_4n_kb is not None:
+        print(f"pipeline workers peak RSS (max VmHWM): {rss_4n_kb / 1024:.0f} MB at N={4 * args.n}")
+    print(
+        f"warm pipeline: vs_limit={rate['pipeline_warm'] / rate['limit']:.2f}"
+        + (f" vs_seed={rate['pipeline_warm'] / rate['seed']:.2f}" if "seed" in rate else "")
+    )
+
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    report = {
+        "n": args.n,
+        "images_per_s": rate,
+        "seconds": seconds,
+        "vs_limit": vs_limit,
+        "vs_seed": None if math.isnan(vs_seed) else vs_seed,
+        "limit": limit_name,
+        "rss_mb": rss.peak_kb / 1024,
+        "rss_mb_4n": None if rss_4n_kb is None else rss_4n_kb / 1024,
+        "backend": params["backend"],
+        "cpu_count": os.cpu_count(),
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    (results / f"featurize_{args.n}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"vs_limit={vs_limit:.2f} vs_seed={vs_seed:.2f}")
+
+
+if __name__ == "__main__":
+    main()
