@@ -84,7 +84,7 @@ def test_select_k_on_known_spectrum():
     assert [select_k(ratios, t) for t in (0.4, 0.5, 0.8, 0.81, 0.95, 1.0)] == [1, 1, 2, 3, 3, 4]
 
 
-@pytest.mark.parametrize("threshold", [0, -0.1, 1.5])
+@pytest.mark.parametrize("threshold", [0, -0.1, 1.5, "0.9", None])
 def test_threshold_outside_unit_interval_is_refused(threshold):
     with pytest.raises(ReductionConfigError, match=r"reduction\.variance_threshold"):
         select_k(np.array([0.6, 0.4]), threshold)

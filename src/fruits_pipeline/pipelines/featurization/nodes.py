@@ -98,12 +98,6 @@ def featurize_images(
             "No .jpg/.jpeg image found in the input folder of 'raw_images'. Check "
             "`input_path` (kedro run --params input_path=/folder/of/class/folders)."
         )
-    # Spark's file reader skips 0-byte files: record them instead of losing them silently.
-    n_rows = labelled_images.count()
-    unread = []
-    if n_rows < total:
-        read = {row.path for row in labelled_images.select("path").collect()}
-        unread = sorted(set(listed) - read)
     model_broadcast = sc.broadcast(export_model(config))
     model_key = uuid.uuid4().hex  # identifies this run's model in the workers' cache
     images_done = sc.accumulator(0)
@@ -123,7 +117,7 @@ def featurize_images(
     partitions = featurize_partitions(total, sc.defaultParallelism, config.images_per_partition)
     logger.info(
         "featurizing %d images: MobileNetV2 alpha=%s %dpx, backend=%s, %d partitions",
-        n_rows, config.alpha, config.image_size, config.backend, partitions,
+        total, config.alpha, config.image_size, config.backend, partitions,
     )  # fmt: skip
     featurized = (
         labelled_images.coalesce(partitions)
@@ -131,8 +125,13 @@ def featurize_images(
         .select("path", "label", "split", "result.features", "result.error")
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    with ProgressLogger(images_done, n_rows, config.progress_interval_s):
-        featurized.count()
+    with ProgressLogger(images_done, total, config.progress_interval_s):
+        n_rows = featurized.count()
+    # Spark's file reader skips 0-byte files: record them instead of losing them silently.
+    unread = []
+    if n_rows < total:
+        read = {row.path for row in featurized.select("path").collect()}
+        unread = sorted(set(listed) - read)
 
     image_features = featurized.where(F.col("error").isNull()).drop("error")
     rejected = pd.concat(

@@ -26,12 +26,20 @@ class ReductionConfigError(ValueError):
     """A reduction parameter is invalid; the message names it and the allowed values."""
 
 
+def _validate_threshold(variance_threshold: Any) -> float:
+    is_number = isinstance(variance_threshold, int | float) and not isinstance(
+        variance_threshold, bool
+    )
+    if not is_number or not 0 < variance_threshold <= 1:
+        raise ReductionConfigError(
+            f"reduction.variance_threshold={variance_threshold!r} must be a number in (0, 1]."
+        )
+    return float(variance_threshold)
+
+
 def select_k(explained_variance: np.ndarray, variance_threshold: float) -> int:
     """Smallest k whose first k components explain at least ``variance_threshold``."""
-    if not 0 < variance_threshold <= 1:
-        raise ReductionConfigError(
-            f"reduction.variance_threshold={variance_threshold!r} must be in (0, 1]."
-        )
+    variance_threshold = _validate_threshold(variance_threshold)
     cumulative = np.cumsum(explained_variance)
     # A small tolerance so that 1.0 is reachable despite float rounding.
     reached = np.flatnonzero(cumulative >= variance_threshold - 1e-9)
@@ -75,6 +83,8 @@ def fit_reduction(
         The fitted ``PipelineModel`` (scaler?, PCA) and the explained variance table
         (component, ratio, cumulative) of every component.
     """
+    if params.get("k") is None:  # fail before any Spark work
+        _validate_threshold(params.get("variance_threshold", 0.90))
     vectors = image_features.select(array_to_vector("features").alias(FEATURES_VECTOR)).cache()
     n_rows = vectors.count()
     n_features = vectors.first()[0].size
