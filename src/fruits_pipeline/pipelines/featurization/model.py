@@ -298,12 +298,27 @@ def worker_model(broadcast, model_key: str, threads: int = 1) -> Callable[[np.nd
     return runner
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB, keeping what a person would see.
+
+    16-bit samples are scaled (a plain convert clips them to white); transparent pixels
+    are composited on white, the background of Fruits-360 photos.
+    """
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.getextrema()[1] > 255):
+        eight_bit = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(eight_bit.round().clip(0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    return image.convert("RGB")
+
+
 def decode_image(content: bytes, image_size: int, resize_filter: str = "bilinear") -> np.ndarray:
     """Bytes of any Pillow-readable image -> uint8 RGB array of shape (size, size, 3)."""
     with Image.open(io.BytesIO(content)) as image:
         # JPEG only: let libjpeg decode large photos at 1/2..1/8 scale (no-op when small).
         image.draft("RGB", (image_size, image_size))
-        rgb = ImageOps.exif_transpose(image).convert("RGB")
+        rgb = to_rgb(ImageOps.exif_transpose(image))
         if rgb.size != (image_size, image_size):
             rgb = rgb.resize(
                 (image_size, image_size), RESIZE_FILTERS[resize_filter], reducing_gap=3.0
