@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, WEIGHTS
 
 
 def project_env() -> dict[str, str]:
@@ -46,5 +46,8 @@ def project_copy(tmp_path) -> Path:
         shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(REPO / name, project / name)
-    (project / "data").mkdir()
+    # As `make run` does: the weights file where conf/local expects it.
+    models = project / "data" / "06_models"
+    models.mkdir(parents=True)
+    shutil.copy(WEIGHTS, models / WEIGHTS.name)
     return project

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,12 +14,20 @@ from kedro.framework.project import configure_project
 from PIL import Image
 
 from fruits_pipeline.pipeline_registry import register_pipelines
-from tests.conftest import SAMPLE, copy_subset
-from tests.e2e.conftest import kedro
+from tests.conftest import SAMPLE, copy_subset, sample_files
+from tests.e2e.conftest import kedro, project_env
 
 pytestmark = pytest.mark.e2e
 
 CLASSES = sorted(p.name for p in (SAMPLE / "Training").iterdir())[:10]
+
+
+def run_predict(project: Path, *photos: str) -> subprocess.CompletedProcess:
+    cli = Path(sys.executable).with_name("fruits-predict")
+    return subprocess.run(
+        [str(cli), "--project", str(project), *photos], env=project_env(), capture_output=True,
+        text=True, timeout=600, check=False, cwd=project.parent,
+    )  # fmt: skip
 
 
 def test_kedro_run_local_writes_every_output(project_copy, tmp_path, weights_path):
@@ -49,16 +61,56 @@ def test_kedro_run_local_writes_every_output(project_copy, tmp_path, weights_pat
 
     assert pd.read_csv(data / "08_reporting" / "rejected_images.csv").empty
     assert (data / "06_models" / "reduction_model" / "metadata").is_dir()
-    with Image.open(data / "08_reporting" / "scree_plot.png") as plot:
-        assert plot.format == "PNG" and plot.width > 400
+    assert (data / "06_models" / "classifier" / "metadata").is_dir()
+    for name in ("scree_plot", "label_counts", "sample_grid", "pca_scatter", "confusion_matrix"):
+        with Image.open(data / "08_reporting" / f"{name}.png") as plot:
+            assert plot.format == "PNG" and plot.width > 400, name
+
+    metrics = json.loads((data / "08_reporting" / "classification_metrics.json").read_text())
+    assert metrics["n_test_images"] == 20
+    assert sorted(metrics["per_class"]) == CLASSES
+    assert metrics["accuracy"] >= 0.8  # 10 classes: chance is 0.1
+    summary = (data / "08_reporting" / "summary.md").read_text()
+    assert f"k = {k}" in summary and f"{metrics['accuracy']:.2%}" in summary
+
+    # Photos the classifier never saw: the CLI and the prediction pipeline.
+    unseen = [sample_files("Test", label)[-1] for label in CLASSES[:3]]
+    single = run_predict(project_copy, str(unseen[0]))
+    assert single.returncode == 0, single.stderr
+    assert single.stdout.splitlines()[0] in CLASSES
+    junk = tmp_path / "notes.jpg"
+    junk.write_text("not a photo")
+    mixed = run_predict(project_copy, str(unseen[1]), str(junk))
+    assert mixed.returncode != 0
+    assert [line for line in mixed.stderr.splitlines() if str(junk) in line] == [
+        f"fruits-predict: {junk}: not an image format Pillow can read; replace or remove the file"
+    ]
+    assert mixed.stdout.splitlines()[1] in CLASSES  # after the "# path" header
+
+    photos = tmp_path / "to_predict"
+    photos.mkdir()
+    for path in unseen:
+        shutil.copy(path, photos / f"{path.parent.name}_{path.name}")
+    kedro(
+        project_copy, "run", "--env", "local", "--pipelines", "prediction",
+        "--params", f"predict_path={photos},featurization.weights={weights_path}",
+    )  # fmt: skip
+    predictions = pd.read_csv(data / "07_model_output" / "predictions.csv")
+    assert len(predictions) == 3
+    assert set(predictions["predicted_label"]) <= set(CLASSES)
+    assert predictions["probability"].between(0, 1).all()
 
 
 def test_kedro_viz_build_shows_every_node(project_copy):
     kedro(project_copy, "viz", "build")
     graph = json.loads((project_copy / "build" / "api" / "main").read_text())
-    shown = {node["name"] for node in graph["nodes"] if node["type"] == "task"}
+    shown = {
+        node["name"]
+        for node in graph["nodes"]
+        if node["type"] == "task" and "__default__" in node["pipelines"]
+    }
     configure_project("fruits_pipeline")
     assert shown == {node.name for node in register_pipelines()["__default__"].nodes}
-    assert len(shown) == 6
+    assert {"featurize_images", "fit_reduction", "train_classifier", "plot_sample_grid"} <= shown
     datasets = {node["name"] for node in graph["nodes"] if node["type"] == "data"}
     assert {"raw_images", "image_features", "pca_features", "scree_plot"} <= datasets

@@ -339,6 +339,8 @@ def rejection_reason(exc: Exception) -> str:
     """One line for rejected_images.csv: what is wrong with the file."""
     if isinstance(exc, UnidentifiedImageError):
         return "not an image format Pillow can read; replace or remove the file"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file; check the path"
     return f"cannot decode the image ({type(exc).__name__}: {exc}); replace or remove the file"
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
-
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures are only written to files
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from PIL import Image
 from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from fruits_pipeline.pipelines.ingestion.nodes import label_images
 
 
 def plot_scree(
@@ -44,3 +46,103 @@ def plot_scree(
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def plot_label_counts(pca_features_table: pd.DataFrame) -> Figure:
+    """Images per class and split, as horizontal bars."""
+    counts = pd.crosstab(pca_features_table["label"], pca_features_table["split"].fillna("none"))
+    fig, ax = plt.subplots(figsize=(9, max(4.0, 0.28 * len(counts))))
+    counts.sort_index(ascending=False).plot.barh(stacked=True, ax=ax, width=0.8)
+    ax.set_xlabel("images")
+    ax.set_ylabel("")
+    ax.set_title(f"{int(counts.to_numpy().sum())} images in {len(counts)} classes")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_sample_grid(raw_images: DataFrame, per_class: int = 4) -> Figure:
+    """A few images of every class: one row per class."""
+    first = Window.partitionBy("label").orderBy("path")
+    samples = (
+        label_images(raw_images)
+        .withColumn("rank", F.row_number().over(first))
+        .where(F.col("rank") <= per_class)
+        .select("label", "rank", "content")
+        .toPandas()
+    )
+    classes = sorted(samples["label"].unique())
+    fig, axes = plt.subplots(
+        len(classes), per_class, figsize=(1.4 * per_class + 1.6, 1.3 * len(classes)), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, label in enumerate(classes):
+        axes[row][0].set_title(label, fontsize=8, loc="left")
+        for col, content in enumerate(
+            samples[samples["label"] == label].sort_values("rank")["content"]
+        ):
+            with Image.open(io.BytesIO(content)) as image:
+                axes[row][col].imshow(image.convert("RGB"))
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_pca_scatter(pca_features_table: pd.DataFrame, legend_classes: int = 12) -> Figure:
+    """First two components, one colour per class; the most frequent classes in the legend."""
+    fig, ax = plt.subplots(figsize=(10, 7))
+    order = pca_features_table["label"].value_counts().index
+    colours = plt.get_cmap("tab20", len(order))
+    for i, label in enumerate(order):
+        rows = pca_features_table[pca_features_table["label"] == label]
+        ax.scatter(
+            rows["pca_1"], rows["pca_2"], s=6, alpha=0.6, color=colours(i),
+            label=label if i < legend_classes else None,
+        )  # fmt: skip
+    ax.set_xlabel("pca_1")
+    ax.set_ylabel("pca_2")
+    ax.set_title(f"First two principal components ({len(order)} classes)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def write_summary(
+    pca_features_table: pd.DataFrame,
+    explained_variance: pd.DataFrame,
+    classification_metrics: dict[str, Any],
+    rejected_images: pd.DataFrame,
+) -> str:
+    """summary.md: what was processed, k, variance, accuracy, and links to the figures."""
+    k = sum(c.startswith("pca_") for c in pca_features_table.columns)
+    splits = pca_features_table["split"].fillna("none").value_counts().to_dict()
+    lines = [
+        "# fruits_pipeline run summary",
+        "",
+        f"- images featurized: {len(pca_features_table)} "
+        f"({', '.join(f'{name} {count}' for name, count in sorted(splits.items()))})",
+        f"- images rejected: {len(rejected_images)} (see `rejected_images.csv`)",
+        f"- classes: {pca_features_table['label'].nunique()}",
+        f"- PCA components kept: k = {k}, explaining "
+        f"{explained_variance['cumulative'].iloc[k - 1]:.2%} of the variance",
+        f"- classifier on the Test split: accuracy {classification_metrics['accuracy']:.2%}, "
+        f"macro F1 {classification_metrics['macro_f1']:.4f} "
+        f"({classification_metrics['n_test_images']} images)",
+        "",
+        "## Figures",
+        "",
+        *(
+            f"- [{name}]({name}.png)"
+            for name in (
+                "label_counts",
+                "sample_grid",
+                "scree_plot",
+                "pca_scatter",
+                "confusion_matrix",
+            )
+        ),
+        "",
+    ]
+    return "\n".join(lines)
