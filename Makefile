@@ -19,16 +19,19 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
 .PHONY: setup system-deps venv data run run-full test test-fast viz lint format clean-outputs \
-	bench bench-pca
+	bench bench-pca docs
 
-# Spark ML needs a native LAPACK: its pure-Java fallback gave wrong PCA eigenvalues here.
+# Native BLAS/LAPACK: Spark ML's pure-Java fallback gave wrong PCA eigenvalues here.
+# Chromium + its driver: the kedro-viz browser test and `make docs`.
 system-deps:
-	@if ! /sbin/ldconfig -p | grep -q 'liblapack.so.3'; then \
+	@missing=""; \
+	/sbin/ldconfig -p | grep -q 'liblapack.so.3' || missing="$$missing libopenblas0-pthread liblapack3"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0-pthread liblapack3; \
-	  else \
-	    echo "Install a native BLAS/LAPACK first (Debian: sudo apt-get install libopenblas0-pthread liblapack3)" >&2; exit 1; \
-	  fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "Install first (Debian): sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
 
 venv: $(VENV)/.installed
@@ -76,6 +79,10 @@ bench: setup
 
 bench-pca: setup
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280
+
+# Screenshot of the pipeline graph in kedro-viz (headless Chromium) for the README.
+docs: setup
+	$(BIN)/python scripts/viz_screenshot.py docs/img/kedro-viz.png
 
 lint: venv
 	$(BIN)/ruff check .
