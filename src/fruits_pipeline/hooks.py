@@ -29,3 +29,44 @@ class SparkHooks:
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("WARN")
+
+
+# Runtime parameter that points each image-folder dataset somewhere else.
+FOLDER_PARAMS = {"raw_images": "input_path", "photos_to_predict": "predict_path"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg")
+
+
+class InputFolderHooks:
+    """Check the image folders a run reads before any Spark work starts."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        for name in sorted(pipeline.inputs() & FOLDER_PARAMS.keys()):
+            folder = catalog.get(name)._describe()["filepath"]
+            hint = (
+                f"Put the photos there (Training/<Class>/*.jpg, Test/<Class>/*.jpg) or run "
+                f"with --params {FOLDER_PARAMS[name]}=/path/to/photos."
+            )
+            if folder.startswith("file:"):
+                local = folder.removeprefix("file://").removeprefix("file:")
+                if not os.path.isdir(local):
+                    raise FileNotFoundError(
+                        f"Input folder {local} (dataset '{name}') does not exist. {hint}"
+                    )
+                if not any(
+                    file.lower().endswith(IMAGE_SUFFIXES)
+                    for _, _, files in os.walk(local)
+                    for file in files
+                ):
+                    raise FileNotFoundError(
+                        f"Input folder {local} (dataset '{name}') has no .jpg/.jpeg file. {hint}"
+                    )
+            else:
+                import fsspec  # noqa: PLC0415 - remote folders only
+
+                remote = folder.replace("s3a://", "s3://", 1)
+                filesystem, path = fsspec.core.url_to_fs(remote)
+                if not filesystem.exists(path):
+                    raise FileNotFoundError(
+                        f"Input folder {remote} (dataset '{name}') does not exist. {hint}"
+                    )

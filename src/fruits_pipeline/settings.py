@@ -1,8 +1,8 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
-from fruits_pipeline.hooks import SparkHooks
+from fruits_pipeline.hooks import InputFolderHooks, SparkHooks
 
-HOOKS = (SparkHooks(),)
+HOOKS = (SparkHooks(), InputFolderHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

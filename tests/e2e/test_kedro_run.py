@@ -114,3 +114,23 @@ def test_kedro_viz_build_shows_every_node(project_copy):
     assert {"featurize_images", "fit_reduction", "train_classifier", "plot_sample_grid"} <= shown
     datasets = {node["name"] for node in graph["nodes"] if node["type"] == "data"}
     assert {"raw_images", "image_features", "pca_features", "scree_plot"} <= datasets
+
+
+@pytest.mark.parametrize("case", ["missing", "no_images"])
+def test_bad_input_folder_stops_before_spark_work(project_copy, tmp_path, case):
+    folder = tmp_path / "photos"
+    if case == "no_images":
+        (folder / "Training" / "Kiwi").mkdir(parents=True)
+        (folder / "Training" / "Kiwi" / "notes.txt").write_text("no photo here")
+    kedro_cli = Path(sys.executable).with_name("kedro")
+    result = subprocess.run(
+        [str(kedro_cli), "run", "--env", "local", "--params", f"input_path={folder}"],
+        cwd=project_copy, env={**project_env(), "COLUMNS": "1000"}, capture_output=True,
+        text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())  # rich wraps long lines
+    problem = "does not exist" if case == "missing" else "has no .jpg/.jpeg file"
+    assert f"Input folder {folder} (dataset 'raw_images') {problem}" in output
+    assert "--params input_path=" in output
+    assert not (project_copy / "data" / "04_feature" / "image_features.parquet").exists()
