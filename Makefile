@@ -18,8 +18,8 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
-.PHONY: setup system-deps venv data run run-full test test-fast viz lint format clean-outputs \
-	bench bench-pca docs
+.PHONY: setup system-deps venv jars data run run-full test test-fast viz lint format \
+	clean-outputs bench bench-pca docs s3-up s3-down s3-run package
 
 # Native BLAS/LAPACK: Spark ML's pure-Java fallback gave wrong PCA eigenvalues here.
 # Chromium + its driver: the kedro-viz browser test and `make docs`.
@@ -53,9 +53,17 @@ $(WEIGHTS):
 	mkdir -p $(dir $@)
 	cp "$(SHARED)/weights/$(WEIGHTS_FILE)" $@
 
+# Spark's s3a connector: hadoop-aws for the Hadoop inside the pyspark wheel + its AWS SDK
+# bundle, from Maven Central (cached in ~/.cache/fruits_pipeline/jars), on pyspark's classpath.
+jars: $(VENV)/.s3a-jars
+
+$(VENV)/.s3a-jars: $(VENV)/.installed scripts/fetch_s3a_jars.py
+	$(BIN)/python scripts/fetch_s3a_jars.py
+	@touch $@
+
 data: $(SAMPLE_DIR) $(WEIGHTS)
 
-setup: system-deps venv data
+setup: system-deps venv jars data
 
 run: setup
 	$(BIN)/kedro run --env local
@@ -68,6 +76,25 @@ test: setup
 
 test-fast: setup
 	$(BIN)/pytest -m "not e2e"
+
+# A real S3 server on 127.0.0.1:8333 (SeaweedFS) for the s3_local env; keys generated
+# at start into data/.s3/credentials.env (never in git).
+s3-up: venv
+	@test -f data/.s3/pid && echo "local S3 already running" || $(BIN)/python scripts/local_s3.py up
+
+s3-down: venv
+	$(BIN)/python scripts/local_s3.py down
+
+# The main job S3 -> S3 on the local server: upload the sample with fruits-emr (boto3 sent
+# to the local endpoint), then the pipeline with the emr settings + local endpoint.
+s3-run: setup s3-up
+	source data/.s3/credentials.env && \
+	AWS_ENDPOINT_URL_S3=http://127.0.0.1:8333 $(BIN)/fruits-emr upload $(SAMPLE_DIR) && \
+	$(BIN)/kedro run --env s3_local --params featurization.weights=$(abspath $(WEIGHTS))
+
+# Wheel + conf tarball for spark-submit (EMR: fruits-emr deploy uploads them).
+package: venv
+	$(BIN)/kedro package
 
 viz: setup
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141

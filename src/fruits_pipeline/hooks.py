@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections import Counter
 
 from kedro.framework.hooks import hook_impl
+from py4j.protocol import Py4JJavaError
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
+
+logger = logging.getLogger(__name__)
 
 
 class SparkHooks:
@@ -37,36 +42,68 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg")
 
 
 class InputFolderHooks:
-    """Check the image folders a run reads before any Spark work starts."""
+    """Check the image folders a run reads before any Spark work starts.
+
+    The folder is listed through Hadoop's FileSystem - the same view (local, s3a, hdfs)
+    and credentials Spark's reader will use - so a missing folder, a folder without
+    images, a missing bucket or refused credentials stop the run with one clear message.
+    Files the image glob ignores are counted in the log, never dropped silently.
+    """
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        spark = SparkSession.builder.getOrCreate()
         for name in sorted(pipeline.inputs() & FOLDER_PARAMS.keys()):
             folder = catalog.get(name)._describe()["filepath"]
+            # Local folders shown as plain paths, remote ones as URIs.
+            folder = folder.removeprefix("file://").removeprefix("file:")
             hint = (
                 f"Put the photos there (Training/<Class>/*.jpg, Test/<Class>/*.jpg) or run "
                 f"with --params {FOLDER_PARAMS[name]}=/path/to/photos."
             )
-            if folder.startswith("file:"):
-                local = folder.removeprefix("file://").removeprefix("file:")
-                if not os.path.isdir(local):
-                    raise FileNotFoundError(
-                        f"Input folder {local} (dataset '{name}') does not exist. {hint}"
-                    )
-                if not any(
-                    file.lower().endswith(IMAGE_SUFFIXES)
-                    for _, _, files in os.walk(local)
-                    for file in files
-                ):
-                    raise FileNotFoundError(
-                        f"Input folder {local} (dataset '{name}') has no .jpg/.jpeg file. {hint}"
-                    )
-            else:
-                import fsspec  # noqa: PLC0415 - remote folders only
+            images, ignored = count_folder_files(spark, folder)
+            if images is None:
+                raise FileNotFoundError(
+                    f"Input folder {folder} (dataset '{name}') does not exist. {hint}"
+                )
+            if images == 0:
+                raise FileNotFoundError(
+                    f"Input folder {folder} (dataset '{name}') has no .jpg/.jpeg file. {hint}"
+                )
+            kinds = ", ".join(f"{n} {suffix or 'no extension'}" for suffix, n in ignored.items())
+            logger.info(
+                "Input folder %s: %d image files (.jpg/.jpeg), %d other files ignored%s",
+                folder,
+                images,
+                sum(ignored.values()),
+                f" ({kinds})" if kinds else "",
+            )
 
-                remote = folder.replace("s3a://", "s3://", 1)
-                filesystem, path = fsspec.core.url_to_fs(remote)
-                if not filesystem.exists(path):
-                    raise FileNotFoundError(
-                        f"Input folder {remote} (dataset '{name}') does not exist. {hint}"
-                    )
+
+def count_folder_files(spark: SparkSession, folder: str) -> tuple[int | None, Counter]:
+    """(number of .jpg/.jpeg files or None if the folder is missing, ignored suffixes)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(folder)
+    try:
+        filesystem = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if not filesystem.exists(path):
+            return None, Counter()
+        images, ignored = 0, Counter()
+        files = filesystem.listFiles(path, True)
+        while files.hasNext():
+            file_name = files.next().getPath().getName()
+            if file_name.startswith((".", "_")):
+                # Spark's file index skips hidden names (e.g. macOS "._x.jpg" forks).
+                ignored["hidden"] += 1
+            elif file_name.lower().endswith(IMAGE_SUFFIXES):
+                images += 1
+            else:
+                ignored[os.path.splitext(file_name)[1].lower()] += 1
+        return images, ignored
+    except Py4JJavaError as error:
+        cause = str(error.java_exception.toString()).splitlines()[0]
+        raise OSError(
+            f"Cannot list input folder {folder}: {cause}. Check that the bucket exists and "
+            "that AWS credentials are set (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile "
+            "or the instance role), then rerun."
+        ) from None

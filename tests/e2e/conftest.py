@@ -20,6 +20,7 @@ def project_env() -> dict[str, str]:
         PYSPARK_DRIVER_PYTHON=sys.executable,
         KEDRO_DISABLE_TELEMETRY="true",
         TF_CPP_MIN_LOG_LEVEL="2",
+        COLUMNS="400",  # rich log lines unwrapped, so tests can search them
     )
     return env
 

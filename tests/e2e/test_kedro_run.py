@@ -60,8 +60,10 @@ def test_kedro_run_local_writes_every_output(project_copy, tmp_path, weights_pat
     assert sorted(parquet["path"]) == sorted(table["path"])
 
     assert pd.read_csv(data / "08_reporting" / "rejected_images.csv").empty
-    assert (data / "06_models" / "reduction_model" / "metadata").is_dir()
-    assert (data / "06_models" / "classifier" / "metadata").is_dir()
+    # Versioned models: <name>/<version>/<name>/, marked complete last.
+    for model in ("reduction_model", "classifier"):
+        (saved,) = (data / "06_models" / model).glob(f"*/{model}/_SUCCESS")
+        assert (saved.parent / "metadata").is_dir()
     for name in ("scree_plot", "label_counts", "sample_grid", "pca_scatter", "confusion_matrix"):
         with Image.open(data / "08_reporting" / f"{name}.png") as plot:
             assert plot.format == "PNG" and plot.width > 400, name

@@ -3,39 +3,95 @@
 from __future__ import annotations
 
 import os
+from pathlib import PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractDataset
+from kedro.io.core import AbstractVersionedDataset, Version
 from pyspark.ml import PipelineModel
+from pyspark.sql import SparkSession
+
+# Written last, after every stage: a model folder without it is incomplete.
+COMPLETE_MARKER = "_SUCCESS"
 
 
-class SparkMLModelDataset(AbstractDataset[PipelineModel, PipelineModel]):
+class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]):
     """A fitted ``pyspark.ml.PipelineModel`` in Spark ML's own folder format.
 
     Example:
         ```yaml
         reduction_model:
           type: fruits_pipeline.datasets.SparkMLModelDataset
-          filepath: data/06_models/reduction_model
+          filepath: s3://bucket/data/06_models/reduction_model
+          versioned: true
         ```
 
     Local paths are made absolute; ``s3://`` is read and written as ``s3a://``, like
-    ``spark.SparkDatasetV2`` does.
+    ``spark.SparkDatasetV2`` does. Listing goes through Hadoop's FileSystem, so it sees
+    what Spark sees with the same credentials and endpoint.
+
+    With ``versioned: true`` every save writes a new ``<filepath>/<version>/<name>``
+    folder and marks it complete last; a load takes the newest complete one. A reader
+    never sees a half-written model, and nothing is deleted in place (object stores
+    such as SeaweedFS keep empty "folders" for a while, which breaks ML's overwrite).
     """
 
-    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
-        if filepath.startswith("s3://"):
-            filepath = "s3a://" + filepath.removeprefix("s3://")
-        elif "://" not in filepath:
-            filepath = "file://" + os.path.abspath(filepath)
-        self._filepath = filepath
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        if filepath.startswith(("s3://", "s3a://", "s3n://")):
+            bucket_and_key = filepath.split("://", 1)[1]
+            bucket, _, key = bucket_and_key.partition("/")
+            self._root, path = f"s3a://{bucket}", "/" + key
+        elif "://" in filepath:
+            scheme, rest = filepath.split("://", 1)
+            authority, _, key = rest.partition("/")
+            self._root, path = f"{scheme}://{authority}", "/" + key
+        else:
+            self._root, path = "file://", os.path.abspath(filepath)
         self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(path),
+            version=version,
+            exists_function=self._is_complete,
+            glob_function=self._glob,
+        )
+
+    def _uri(self, path: PurePosixPath | str) -> str:
+        return f"{self._root}{path}"
+
+    def _hadoop(self, path: PurePosixPath | str):
+        spark = SparkSession.builder.getOrCreate()
+        hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(self._uri(path))
+        return hadoop_path, hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def _glob(self, pattern: str) -> list[str]:
+        hadoop_path, filesystem = self._hadoop(pattern)
+        statuses = filesystem.globStatus(hadoop_path) or []
+        return [status.getPath().toUri().getPath() for status in statuses]
+
+    def _is_complete(self, path: PurePosixPath | str) -> bool:
+        hadoop_path, filesystem = self._hadoop(f"{path}/{COMPLETE_MARKER}")
+        return bool(filesystem.exists(hadoop_path))
 
     def load(self) -> PipelineModel:
-        return PipelineModel.load(self._filepath)
+        return PipelineModel.load(self._uri(self._get_load_path()))
 
     def save(self, data: PipelineModel) -> None:
-        data.write().overwrite().save(self._filepath)
+        save_path = self._get_save_path()
+        # A versioned save path is new, so overwrite only matters unversioned.
+        data.write().overwrite().save(self._uri(save_path))
+        marker, filesystem = self._hadoop(f"{save_path}/{COMPLETE_MARKER}")
+        filesystem.create(marker, True).close()
+
+    def _exists(self) -> bool:
+        try:
+            return self._is_complete(self._get_load_path())
+        except Exception:  # no version saved yet
+            return False
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath}
+        return {"filepath": self._uri(self._filepath), "version": self._version}

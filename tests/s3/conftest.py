@@ -1,0 +1,61 @@
+"""A real S3 server (SeaweedFS) on 127.0.0.1 for the session, and a project copy wired to it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import s3fs
+
+from scripts.local_s3 import BUCKET, REGION, LocalS3, free_port
+from tests.e2e.conftest import project_copy  # noqa: F401 - the same throwaway project
+
+PREFIX = "fruits_pipeline/data"  # conf/s3_local/globals.yml: s3://<bucket>/<prefix>/data
+
+
+@pytest.fixture(scope="session")
+def local_s3(tmp_path_factory) -> LocalS3:
+    server = LocalS3(tmp_path_factory.mktemp("seaweedfs"), s3_port=free_port()).start()
+    server.create_bucket()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(local_s3, monkeypatch) -> LocalS3:
+    """The server's generated keys in this process' environment (what kedro reads)."""
+    for key, value in local_s3.env.items():
+        monkeypatch.setenv(key, value)
+    return local_s3
+
+
+def s3_filesystem(server: LocalS3) -> s3fs.S3FileSystem:
+    return s3fs.S3FileSystem(
+        key=server.access_key,
+        secret=server.secret_key,
+        client_kwargs={"endpoint_url": server.endpoint, "region_name": REGION},
+    )
+
+
+def point_s3_local_at(project: Path, server: LocalS3) -> None:
+    """The copy's s3_local env talks to this session's server (free port, not 8333)."""
+    globals_yml = project / "conf" / "s3_local" / "globals.yml"
+    text, count = re.subn(
+        r"^s3_endpoint: .*$", f"s3_endpoint: {server.endpoint}", globals_yml.read_text(), flags=re.M
+    )
+    assert count == 1, f"no s3_endpoint line in {globals_yml}"
+    globals_yml.write_text(text)
+
+
+def upload_images(server: LocalS3, local: Path) -> int:
+    """Empty the bucket's data prefix (no output of an earlier test survives), then upload
+    ``local`` as the raw images; returns the number of files."""
+    fs = s3_filesystem(server)
+    if fs.exists(f"{BUCKET}/{PREFIX}"):
+        fs.rm(f"{BUCKET}/{PREFIX}", recursive=True)
+    raw = f"{BUCKET}/{PREFIX}/01_raw/fruits-360"
+    files = [p for p in local.rglob("*") if p.is_file()]
+    for path in files:
+        fs.put_file(str(path), f"{raw}/{path.relative_to(local).as_posix()}")
+    return len(files)

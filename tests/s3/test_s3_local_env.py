@@ -1,0 +1,56 @@
+"""The s3_local env is the emr env pointed at a local endpoint - nothing else differs."""
+
+from __future__ import annotations
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from fruits_pipeline.settings import CONFIG_LOADER_ARGS
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.s3
+
+# What may differ: where the S3 server is and how to reach it, and the local master.
+ENDPOINT_GLOBALS = {"s3_endpoint"}
+ENDPOINT_SPARK = {
+    "spark.master",
+    "spark.hadoop.fs.s3a.endpoint",
+    "spark.hadoop.fs.s3a.path.style.access",
+    "spark.hadoop.fs.s3a.connection.ssl.enabled",
+}
+
+
+def load(env: str, key: str) -> dict:
+    args = {k: v for k, v in CONFIG_LOADER_ARGS.items() if k != "default_run_env"}
+    return OmegaConfigLoader(str(REPO / "conf"), env=env, **args)[key]
+
+
+def test_s3_local_differs_from_emr_only_in_the_endpoint():
+    emr, s3_local = load("emr", "globals"), load("s3_local", "globals")
+    assert s3_local["fs_args"]["client_kwargs"].pop("endpoint_url") == s3_local["s3_endpoint"]
+    assert {k: v for k, v in s3_local.items() if k not in ENDPOINT_GLOBALS} == emr
+    assert emr["aws_region"] == "eu-west-3"
+    assert (
+        emr["raw_images_path"] == "s3://fruits-pipeline-data/fruits_pipeline/data/01_raw/fruits-360"
+    )
+
+    emr_spark, local_spark = load("emr", "spark"), load("s3_local", "spark")
+    assert {k: v for k, v in local_spark.items() if k not in ENDPOINT_SPARK} == emr_spark
+    assert "spark.master" not in emr_spark  # YARN's, from spark-submit
+
+
+def test_catalog_is_the_same_on_s3_except_the_roots():
+    """Every dataset of base is on S3 in emr, under the one bucket/prefix."""
+    local, emr = load("local", "catalog"), load("emr", "catalog")
+    assert local.keys() == emr.keys()
+    for name, entry in emr.items():
+        filepath = entry["filepath"]
+        if name in ("raw_images", "photos_to_predict"):
+            continue  # runtime_params with an S3 default
+        assert filepath.startswith("s3://fruits-pipeline-data/fruits_pipeline/data/"), name
+        assert (
+            filepath.removeprefix("s3://fruits-pipeline-data/fruits_pipeline/")
+            == (local[name]["filepath"])
+        ), name
+        if entry["type"].split(".")[0] in ("pandas", "matplotlib", "json", "text"):
+            assert entry["fs_args"] == {"client_kwargs": {"region_name": "eu-west-3"}}, name

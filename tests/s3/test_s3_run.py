@@ -1,0 +1,83 @@
+"""The whole pipeline S3 -> S3 against a real S3 server, compared with a local run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scripts.local_s3 import BUCKET
+from tests.conftest import SMALL_CLASSES, copy_subset
+from tests.e2e.conftest import kedro
+from tests.s3.conftest import PREFIX, point_s3_local_at, s3_filesystem, upload_images
+
+pytestmark = [pytest.mark.s3, pytest.mark.e2e]
+
+
+def relative(path: str) -> str:
+    """split/class/file: the part of a path that a local and an S3 run share."""
+    return "/".join(path.split("/")[-3:])
+
+
+def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weights_path):
+    images = copy_subset(tmp_path / "fruits", SMALL_CLASSES, {"Training": 4, "Test": 2})
+    (images / "notes.txt").write_text("not an image: ignored and counted in the log")
+    assert upload_images(s3_env, images) == 19
+    point_s3_local_at(project_copy, s3_env)
+    params = f"featurization.weights={weights_path},reduction.k=4"
+
+    started = time.monotonic()
+    kedro(project_copy, "run", "--env", "local", "--params", f"input_path={images},{params}")
+    local_seconds = time.monotonic() - started
+    started = time.monotonic()
+    result = kedro(project_copy, "run", "--env", "s3_local", "--params", params)
+    s3_seconds = time.monotonic() - started
+    print(f"wall time: local {local_seconds:.1f} s, S3 -> S3 {s3_seconds:.1f} s")
+    assert "18 image files (.jpg/.jpeg), 1 other files ignored (1 .txt)" in result.stdout
+
+    fs = s3_filesystem(s3_env)
+    options = {"key": s3_env.access_key, "secret": s3_env.secret_key,
+               "client_kwargs": fs.client_kwargs}  # fmt: skip
+    root = f"s3://{BUCKET}/{PREFIX}"
+    data = project_copy / "data"
+
+    # Features: same rows, labels, splits and values as the local run of the same images.
+    remote = pd.read_parquet(f"{root}/04_feature/image_features.parquet", storage_options=options)
+    local = pd.read_parquet(data / "04_feature" / "image_features.parquet")
+    assert len(remote) == len(local) == 18
+    assert remote["path"].str.startswith(f"s3a://{BUCKET}/{PREFIX}/01_raw/fruits-360/").all()
+    remote.index, local.index = remote["path"].map(relative), local["path"].map(relative)
+    remote, local = remote.sort_index(), local.sort_index()
+    assert list(remote.index) == list(local.index)
+    assert (remote[["label", "split"]] == local[["label", "split"]]).all().all()
+    np.testing.assert_allclose(np.stack(remote["features"]), np.stack(local["features"]), atol=1e-5)
+
+    # The CSV table in the bucket: read with pandas through s3fs.
+    table = pd.read_csv(f"{root}/05_model_input/pca_features.csv", storage_options=options)
+    local_table = pd.read_csv(data / "05_model_input" / "pca_features.csv")
+    assert (
+        list(table.columns)
+        == list(local_table.columns)
+        == (["path", "label", "split", "pca_1", "pca_2", "pca_3", "pca_4"])
+    )
+    assert sorted(table["path"].map(relative)) == sorted(local_table["path"].map(relative))
+    assert table.groupby("label").size().to_dict() == {label: 6 for label in SMALL_CLASSES}
+    # Same images, same features -> same projection (up to each component's sign).
+    table.index, local_table.index = table["path"].map(relative), local_table["path"].map(relative)
+    pcs = [f"pca_{i}" for i in range(1, 5)]
+    np.testing.assert_allclose(
+        table.sort_index()[pcs].abs(), local_table.sort_index()[pcs].abs(), atol=1e-3
+    )
+
+    # Every other output landed in the bucket too.
+    for key in (
+        "08_reporting/rejected_images.csv", "08_reporting/explained_variance.csv",
+        "08_reporting/scree_plot.png", "08_reporting/classification_metrics.json",
+        "08_reporting/summary.md", "05_model_input/pca_features.parquet/_SUCCESS",
+    ):  # fmt: skip
+        assert fs.exists(f"{BUCKET}/{PREFIX}/{key}"), key
+    models = fs.glob(f"{BUCKET}/{PREFIX}/06_models/reduction_model/*/reduction_model/_SUCCESS")
+    assert len(models) == 1, models
+    assert pd.read_csv(f"{root}/08_reporting/rejected_images.csv", storage_options=options).empty
