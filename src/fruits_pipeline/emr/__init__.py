@@ -1,0 +1,1 @@
+"""Run the packaged pipeline on AWS EMR: the `fruits-emr` command (see cli.py)."""
