@@ -6,7 +6,9 @@ import logging
 import os
 import sys
 from collections import Counter
+from pathlib import Path
 
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from py4j.protocol import Py4JJavaError
 from pyspark import SparkConf
@@ -26,7 +28,7 @@ class SparkHooks:
         # Python workers must run the interpreter that has this project and TensorFlow;
         # spark-submit / EMR set their own value, which is kept.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        spark_settings = {str(k): str(v) for k, v in context.config_loader["spark"].items()}
+        spark_settings = {str(k): str(v) for k, v in spark_config(context).items()}
         spark_conf = SparkConf().setAll(spark_settings.items())
         spark = (
             SparkSession.builder.appName(context.project_path.name)
@@ -34,6 +36,22 @@ class SparkHooks:
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("WARN")
+
+
+def spark_config(context) -> dict:
+    """conf/<env>/spark.yml merged on base; an unknown --env named with the ones there are."""
+    try:
+        return context.config_loader["spark"]
+    except MissingConfigException as error:
+        conf_source = str(context.config_loader.conf_source)
+        envs = sorted(
+            p.name for p in Path(conf_source).iterdir() if p.is_dir() and p.name != "base"
+        ) if Path(conf_source).is_dir() else []  # fmt: skip
+        raise MissingConfigException(
+            f"Config env {context.env!r} not found in {conf_source} ({error}). "
+            f"Run with --env set to one of {envs or 'the folders of the conf source'}: "
+            "local (this machine), emr (AWS), s3_local (local S3 server: make s3-up)."
+        ) from None
 
 
 # Runtime parameter that points each image-folder dataset somewhere else.

@@ -42,7 +42,14 @@ def test_kedro_run_local_writes_every_output(project_copy, tmp_path, weights_pat
 
     data = project_copy / "data"
     features = pd.read_parquet(data / "04_feature" / "image_features.parquet")
-    assert list(features.columns) == ["path", "label", "split", "features"]
+    assert list(features.columns) == [
+        "path",
+        "label",
+        "split",
+        "size_bytes",
+        "modified",
+        "features",
+    ]
     assert len(features) == 60
     assert features["label"].value_counts().sort_index().to_dict() == expected.to_dict()
     assert features["split"].value_counts().to_dict() == {"Training": 40, "Test": 20}
@@ -136,3 +143,15 @@ def test_bad_input_folder_stops_before_spark_work(project_copy, tmp_path, case):
     assert f"Input folder {folder} (dataset 'raw_images') {problem}" in output
     assert "--params input_path=" in output
     assert not (project_copy / "data" / "04_feature" / "image_features.parquet").exists()
+
+
+def test_unknown_env_names_the_envs_there_are(project_copy):
+    kedro_cli = Path(sys.executable).with_name("kedro")
+    result = subprocess.run(
+        [str(kedro_cli), "run", "--env", "prod"], cwd=project_copy, env=project_env(),
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    output = " ".join((result.stdout + result.stderr).split())
+    assert "Config env 'prod' not found" in output
+    assert "['emr', 'local', 's3_local']" in output

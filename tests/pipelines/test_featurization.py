@@ -135,3 +135,10 @@ def test_tflite_conversion_is_cached_per_weights_file(weights_path, tmp_path):
     assert convert_to_tflite(config, str(tmp_path)) == converted
     other = FeaturizerConfig(weights=weights_path, backend="tflite", alpha=0.5)
     assert tflite_cache_path(other, str(tmp_path)) != cached
+
+
+def test_alpha_that_does_not_match_the_weights_is_a_clear_error(weights_path):
+    """The shared file holds alpha 1.0 weights: alpha 0.5 must fail and say why."""
+    with pytest.raises(ValueError, match=r"featurization\.alpha") as error:
+        load_keras_model(FeaturizerConfig(weights=weights_path, alpha=0.5))
+    assert weights_path in str(error.value)

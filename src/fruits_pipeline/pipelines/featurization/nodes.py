@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -23,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 FEATURES_SCHEMA = "features array<float>, error string"
 EMPTY_FILE_REASON = "empty file (0 bytes); replace or remove the file"
+# image_features columns; an image's features are reused while these keys are unchanged.
+FEATURE_COLUMNS = ["path", "label", "split", "size_bytes", "modified", "features"]
+KEY_COLUMNS = ["path", "size_bytes", "modified"]
 
 
 def listed_files(images: DataFrame) -> list[str]:
@@ -80,19 +84,95 @@ def featurize_images(
 ) -> tuple[DataFrame, pd.DataFrame]:
     """MobileNetV2 features of every image; files Pillow cannot decode are set aside.
 
+    See ``_featurize``; ``featurize_new_images`` is the incremental variant.
+    """
+    config = FeaturizerConfig.from_params(params)
+    return _featurize(labelled_images, listed_files(labelled_images), config)
+
+
+def reusable_features(labelled_images: DataFrame, stored_features: DataFrame | None):
+    """Stored feature rows whose file is still there unchanged (same path, size, mtime).
+
+    None when there is nothing to reuse from: no stored features, or features written
+    before they carried the size/mtime keys.
+    """
+    if stored_features is None:
+        return None
+    missing = sorted(set(FEATURE_COLUMNS) - set(stored_features.columns))
+    if missing:
+        logger.warning(
+            "incremental: stored image_features lack columns %s; featurizing every image", missing
+        )
+        return None
+    current = labelled_images.select(
+        "path", "size_bytes", F.col("modificationTime").alias("modified")
+    )
+    return stored_features.select(*FEATURE_COLUMNS).join(current, KEY_COLUMNS, "left_semi")
+
+
+def featurize_new_images(
+    labelled_images: DataFrame,
+    stored_image_features: DataFrame | None,
+    params: dict[str, Any],
+    incremental: bool,
+) -> tuple[DataFrame, pd.DataFrame]:
+    """``featurize_images``; with ``incremental`` only new or changed images are featurized.
+
+    Features of unchanged files (path + size + modification time) come from the stored
+    ``image_features``; files gone or changed since drop out. The merged table is
+    checkpointed first, because it is written over the very files it was read from.
+    """
+    config = FeaturizerConfig.from_params(params)
+    listed = listed_files(labelled_images)
+    if not isinstance(incremental, bool):
+        raise ValueError(f"incremental={incremental!r} must be true or false.")
+    reused = reusable_features(labelled_images, stored_image_features) if incremental else None
+    if reused is None:
+        if incremental:
+            logger.info("incremental: no stored image_features yet; featurizing every image")
+        return _featurize(labelled_images, listed, config)
+
+    reused = reused.localCheckpoint(eager=True)
+    reused_paths = {row.path for row in reused.select("path").toLocalIterator()}
+    n_stored = stored_image_features.count()
+    new_images = labelled_images.join(F.broadcast(reused.select("path")), "path", "left_anti")
+    new_listed = [path for path in listed if path not in reused_paths]
+    logger.info(
+        "incremental: %d stored features reused, %d dropped (file gone or changed), "
+        "%d new or changed images to featurize",
+        len(reused_paths), n_stored - len(reused_paths), len(new_listed),
+    )  # fmt: skip
+    features, rejected = _featurize(new_images, new_listed, config, allow_empty=True)
+    logger.info(
+        "files seen %d = reused %d + featurized %d + rejected %d",
+        len(listed), len(reused_paths), len(new_listed) - len(rejected), len(rejected),
+    )  # fmt: skip
+    return reused.unionByName(features), rejected
+
+
+def _featurize(
+    labelled_images: DataFrame, listed: list[str], config: FeaturizerConfig, allow_empty=False
+) -> tuple[DataFrame, pd.DataFrame]:
+    """MobileNetV2 features of every image; files Pillow cannot decode are set aside.
+
     The weights are loaded once on the driver and broadcast; each Python worker builds
     the model once (see ``model.worker_model``) and predicts in ``batch_size`` batches.
     The result is persisted so that the features and the rejected rows come from one
     pass over the images.
 
     Returns:
-        ``image_features`` (path, label, split, features: array<float>[1280]) and
-        ``rejected_images`` (path, reason) as pandas.
+        ``image_features`` (path, label, split, size_bytes, modified, features:
+        array<float>[1280]) and ``rejected_images`` (path, reason) as pandas.
     """
-    config = FeaturizerConfig.from_params(params)
     sc = labelled_images.sparkSession.sparkContext
-    listed = listed_files(labelled_images)
     total = len(listed)
+    if total == 0 and allow_empty:
+        logger.info("no new image to featurize")
+        empty = labelled_images.limit(0).select(
+            "path", "label", "split", "size_bytes", F.col("modificationTime").alias("modified"),
+            F.lit(None).cast("array<float>").alias("features"),
+        )  # fmt: skip
+        return empty, pd.DataFrame({"path": [], "reason": []}, dtype=object)
     if total == 0:
         raise ValueError(
             "No .jpg/.jpeg image found in the input folder of 'raw_images'. Check "
@@ -122,11 +202,23 @@ def featurize_images(
     featurized = (
         labelled_images.coalesce(partitions)
         .withColumn("result", featurize_udf("content"))
-        .select("path", "label", "split", "result.features", "result.error")
+        .select(
+            *FEATURE_COLUMNS[:4],
+            F.col("modificationTime").alias("modified"),
+            "result.features",
+            "result.error",
+        )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    with ProgressLogger(images_done, total, config.progress_interval_s):
-        n_rows = featurized.count()
+    try:
+        with ProgressLogger(images_done, total, config.progress_interval_s):
+            n_rows = featurized.count()
+    except Py4JJavaError as error:  # the executors could not read the images
+        cause = str(error.java_exception.toString()).splitlines()[0][:500]
+        raise OSError(
+            f"Reading the images failed (e.g. {listed[0]}): {cause}. If the storage was "
+            "unreachable or refused the credentials, fix that and rerun."
+        ) from None
     # Spark's file reader skips 0-byte files: record them instead of losing them silently.
     unread = []
     if n_rows < total:

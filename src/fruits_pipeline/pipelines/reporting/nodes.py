@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from fruits_pipeline.pipelines.ingestion.nodes import label_images
+logger = logging.getLogger(__name__)
 
 
 def plot_scree(
@@ -61,16 +62,21 @@ def plot_label_counts(pca_features_table: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_sample_grid(raw_images: DataFrame, per_class: int = 4) -> Figure:
-    """A few images of every class: one row per class."""
+def plot_sample_grid(
+    raw_images: DataFrame, image_features: DataFrame, per_class: int = 4
+) -> Figure:
+    """A few featurized images of every class: one row per class.
+
+    The first ``per_class`` paths per class are picked from the features (no image bytes
+    in the window), then only those files' bytes are joined in.
+    """
     first = Window.partitionBy("label").orderBy("path")
-    samples = (
-        label_images(raw_images)
+    chosen = (
+        image_features.select("path", "label")
         .withColumn("rank", F.row_number().over(first))
         .where(F.col("rank") <= per_class)
-        .select("label", "rank", "content")
-        .toPandas()
     )
+    samples = raw_images.select("path", "content").join(F.broadcast(chosen), "path").toPandas()
     classes = sorted(samples["label"].unique())
     fig, axes = plt.subplots(
         len(classes), per_class, figsize=(1.4 * per_class + 1.6, 1.3 * len(classes)), squeeze=False
@@ -79,11 +85,15 @@ def plot_sample_grid(raw_images: DataFrame, per_class: int = 4) -> Figure:
         ax.axis("off")
     for row, label in enumerate(classes):
         axes[row][0].set_title(label, fontsize=8, loc="left")
-        for col, content in enumerate(
-            samples[samples["label"] == label].sort_values("rank")["content"]
-        ):
-            with Image.open(io.BytesIO(content)) as image:
-                axes[row][col].imshow(image.convert("RGB"))
+        rows = samples[samples["label"] == label].sort_values("rank")
+        for col, (path, content) in enumerate(zip(rows["path"], rows["content"], strict=True)):
+            try:
+                with Image.open(io.BytesIO(content)) as image:
+                    axes[row][col].imshow(image.convert("RGB"))
+            except (OSError, ValueError) as error:
+                # Changed on disk since it was featurized (incremental mode reuses by key).
+                logger.warning("sample grid: cannot show %s (%s)", path, error)
+                axes[row][col].text(0.5, 0.5, "unreadable", ha="center", fontsize=7)
     fig.tight_layout()
     plt.close(fig)
     return fig

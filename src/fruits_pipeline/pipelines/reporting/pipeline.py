@@ -13,7 +13,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_scree",
             ),
             node(plot_label_counts, "pca_features_table", "label_counts", name="plot_label_counts"),
-            node(plot_sample_grid, "raw_images", "sample_grid", name="plot_sample_grid"),
+            node(
+                plot_sample_grid,
+                ["raw_images", "image_features"],
+                "sample_grid",
+                name="plot_sample_grid",
+            ),
             node(plot_pca_scatter, "pca_features_table", "pca_scatter", name="plot_pca_scatter"),
             node(
                 write_summary,
