@@ -77,3 +77,10 @@ def load_images(folder: Path):
     return SparkDatasetV2(
         filepath=str(folder), file_format=entry["file_format"], load_args=entry["load_args"]
     ).load()
+
+
+def newest_version(output: Path) -> Path:
+    """The newest committed version of a versioned Spark output: <output>/<version>/<name>/."""
+    committed = sorted(output.glob(f"*/{output.name}/_SUCCESS"))
+    assert committed, f"no committed version under {output}"
+    return committed[-1].parent

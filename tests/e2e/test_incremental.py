@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import copy_subset, sample_files
+from tests.conftest import copy_subset, newest_version, sample_files
 from tests.e2e.conftest import kedro
 
 pytestmark = pytest.mark.e2e
@@ -19,7 +19,9 @@ CLASSES = ["Kiwi", "Lemon"]
 
 
 def features_by_file(project) -> pd.DataFrame:
-    table = pd.read_parquet(project / "data" / "04_feature" / "image_features.parquet")
+    table = pd.read_parquet(
+        newest_version(project / "data" / "04_feature" / "image_features.parquet")
+    )
     return table.set_index(table["path"].map(lambda p: "/".join(p.split("/")[-3:])))
 
 

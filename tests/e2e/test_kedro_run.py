@@ -14,7 +14,7 @@ from kedro.framework.project import configure_project
 from PIL import Image
 
 from fruits_pipeline.pipeline_registry import register_pipelines
-from tests.conftest import SAMPLE, copy_subset, sample_files
+from tests.conftest import SAMPLE, copy_subset, newest_version, sample_files
 from tests.e2e.conftest import kedro, project_env
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,7 @@ def test_kedro_run_local_writes_every_output(project_copy, tmp_path, weights_pat
     )  # fmt: skip
 
     data = project_copy / "data"
-    features = pd.read_parquet(data / "04_feature" / "image_features.parquet")
+    features = pd.read_parquet(newest_version(data / "04_feature" / "image_features.parquet"))
     assert list(features.columns) == [
         "path",
         "label",
@@ -63,7 +63,7 @@ def test_kedro_run_local_writes_every_output(project_copy, tmp_path, weights_pat
     assert list(table.columns) == ["path", "label", "split"] + [f"pca_{i}" for i in range(1, k + 1)]
     assert len(table) == 60
     assert table["label"].value_counts().sort_index().to_dict() == expected.to_dict()
-    parquet = pd.read_parquet(data / "05_model_input" / "pca_features.parquet")
+    parquet = pd.read_parquet(newest_version(data / "05_model_input" / "pca_features.parquet"))
     assert sorted(parquet["path"]) == sorted(table["path"])
 
     assert pd.read_csv(data / "08_reporting" / "rejected_images.csv").empty

@@ -59,3 +59,11 @@ def upload_images(server: LocalS3, local: Path) -> int:
     for path in files:
         fs.put_file(str(path), f"{raw}/{path.relative_to(local).as_posix()}")
     return len(files)
+
+
+def newest_s3_version(server: LocalS3, output: str) -> str:
+    """s3:// URI of the newest committed version of a versioned output (bucket/key given)."""
+    name = output.rstrip("/").split("/")[-1]
+    committed = sorted(s3_filesystem(server).glob(f"{output}/*/{name}/_SUCCESS"))
+    assert committed, f"no committed version under s3://{output}"
+    return "s3://" + committed[-1].rsplit("/", 1)[0]

@@ -22,7 +22,13 @@ from fruits_pipeline.emr.settings import load_settings
 from scripts.local_s3 import BUCKET
 from tests.conftest import REPO, SMALL_CLASSES, copy_subset
 from tests.e2e.conftest import kedro
-from tests.s3.conftest import PREFIX, point_s3_local_at, s3_filesystem, upload_images
+from tests.s3.conftest import (
+    PREFIX,
+    newest_s3_version,
+    point_s3_local_at,
+    s3_filesystem,
+    upload_images,
+)
 
 pytestmark = [pytest.mark.package, pytest.mark.s3, pytest.mark.e2e]
 
@@ -107,6 +113,9 @@ def test_packaged_wheel_runs_through_spark_submit_s3_to_s3(
     table = pd.read_csv(f"{root}/05_model_input/pca_features.csv", storage_options=options)
     assert len(table) == 18
     assert table.groupby("label").size().to_dict() == {label: 6 for label in SMALL_CLASSES}
-    features = pd.read_parquet(f"{root}/04_feature/image_features.parquet", storage_options=options)
+    features = pd.read_parquet(
+        newest_s3_version(s3_env, f"{BUCKET}/{PREFIX}/04_feature/image_features.parquet"),
+        storage_options=options,
+    )
     assert features["features"].map(len).eq(1280).all()
     assert not (workdir / "data").exists()  # every output went to the bucket

@@ -2,5 +2,6 @@
 
 from .optional_spark_dataset import OptionalSparkDataset
 from .spark_ml_model_dataset import SparkMLModelDataset
+from .versioned_spark_dataset import CommittedSparkDataset
 
-__all__ = ["OptionalSparkDataset", "SparkMLModelDataset"]
+__all__ = ["CommittedSparkDataset", "OptionalSparkDataset", "SparkMLModelDataset"]

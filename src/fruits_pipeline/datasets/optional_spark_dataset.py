@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from kedro_datasets.spark import SparkDatasetV2
+from kedro.io.core import VersionNotFoundError
 from pyspark.sql import DataFrame
+
+from .versioned_spark_dataset import CommittedSparkDataset
 
 logger = logging.getLogger(__name__)
 
 
-class OptionalSparkDataset(SparkDatasetV2):
-    """``spark.SparkDatasetV2`` whose load gives None while nothing was saved there.
+class OptionalSparkDataset(CommittedSparkDataset):
+    """``CommittedSparkDataset`` whose load gives None while no complete version exists.
 
     For an input a pipeline reads back from its own earlier runs (incremental mode's
     stored features): the first run has no such output, and that is not an error.
@@ -19,7 +21,11 @@ class OptionalSparkDataset(SparkDatasetV2):
 
     # kedro aliases ``load`` to ``_load`` in subclasses of datasets that define ``_load``.
     def _load(self) -> DataFrame | None:
-        if not self._exists():
-            logger.info("%s does not exist yet", self._describe()["filepath"])
+        try:
+            exists = self._exists()
+        except VersionNotFoundError:
+            exists = False
+        if not exists:
+            logger.info("%s has no complete version yet", self._uri(self._filepath))
             return None
         return super()._load()

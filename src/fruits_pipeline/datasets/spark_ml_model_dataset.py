@@ -8,10 +8,8 @@ from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, Version
 from pyspark.ml import PipelineModel
-from pyspark.sql import SparkSession
 
-# Written last, after every stage: a model folder without it is incomplete.
-COMPLETE_MARKER = "_SUCCESS"
+from .hadoop_fs import glob_uris, is_complete, mark_complete
 
 
 class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]):
@@ -63,19 +61,13 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
     def _uri(self, path: PurePosixPath | str) -> str:
         return f"{self._root}{path}"
 
-    def _hadoop(self, path: PurePosixPath | str):
-        spark = SparkSession.builder.getOrCreate()
-        hadoop_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(self._uri(path))
-        return hadoop_path, hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-
     def _glob(self, pattern: str) -> list[str]:
-        hadoop_path, filesystem = self._hadoop(pattern)
-        statuses = filesystem.globStatus(hadoop_path) or []
-        return [status.getPath().toUri().getPath() for status in statuses]
+        # glob_uris gives authority + path; versions are compared without the bucket.
+        bucket = self._root.split("://", 1)[1]
+        return [uri.removeprefix(bucket) for uri in glob_uris(self._uri(pattern))]
 
     def _is_complete(self, path: PurePosixPath | str) -> bool:
-        hadoop_path, filesystem = self._hadoop(f"{path}/{COMPLETE_MARKER}")
-        return bool(filesystem.exists(hadoop_path))
+        return is_complete(self._uri(path))
 
     def load(self) -> PipelineModel:
         return PipelineModel.load(self._uri(self._get_load_path()))
@@ -84,8 +76,7 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
         save_path = self._get_save_path()
         # A versioned save path is new, so overwrite only matters unversioned.
         data.write().overwrite().save(self._uri(save_path))
-        marker, filesystem = self._hadoop(f"{save_path}/{COMPLETE_MARKER}")
-        filesystem.create(marker, True).close()
+        mark_complete(self._uri(save_path))
 
     def _exists(self) -> bool:
         try:
