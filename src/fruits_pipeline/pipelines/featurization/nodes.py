@@ -119,8 +119,9 @@ def featurize_new_images(
     """``featurize_images``; with ``incremental`` only new or changed images are featurized.
 
     Features of unchanged files (path + size + modification time) come from the stored
-    ``image_features``; files gone or changed since drop out. The merged table is
-    checkpointed first, because it is written over the very files it was read from.
+    ``image_features`` (its newest committed version); files gone or changed since drop
+    out. The reused rows are checkpointed: they feed the path list, the anti-join and the
+    union, and the stored version is read once.
     """
     config = FeaturizerConfig.from_params(params)
     listed = listed_files(labelled_images)
