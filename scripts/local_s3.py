@@ -192,6 +192,11 @@ def main() -> None:
         pid = int(pid_file.read_text())
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
+            # SeaweedFS flushes for a few seconds; port 8333 is free only once it is gone.
+            for _ in range(60):
+                os.kill(pid, 0)
+                time.sleep(0.5)
+            os.killpg(pid, signal.SIGKILL)
         pid_file.unlink()
         print(f"stopped local S3 server (pid {pid})")
     else:
