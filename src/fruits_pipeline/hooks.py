@@ -14,6 +14,8 @@ from py4j.protocol import Py4JJavaError
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
+from fruits_pipeline.datasets.hadoop_fs import hadoop_filesystem
+
 logger = logging.getLogger(__name__)
 
 
@@ -70,7 +72,6 @@ class InputFolderHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        spark = SparkSession.builder.getOrCreate()
         for name in sorted(pipeline.inputs() & FOLDER_PARAMS.keys()):
             folder = catalog.get(name)._describe()["filepath"]
             # Local folders shown as plain paths, remote ones as URIs.
@@ -79,7 +80,7 @@ class InputFolderHooks:
                 f"Put the photos there (Training/<Class>/*.jpg, Test/<Class>/*.jpg) or run "
                 f"with --params {FOLDER_PARAMS[name]}=/path/to/photos."
             )
-            images, ignored = count_folder_files(spark, folder)
+            images, ignored = count_folder_files(folder)
             if images is None:
                 raise FileNotFoundError(
                     f"Input folder {folder} (dataset '{name}') does not exist. {hint}"
@@ -98,12 +99,10 @@ class InputFolderHooks:
             )
 
 
-def count_folder_files(spark: SparkSession, folder: str) -> tuple[int | None, Counter]:
+def count_folder_files(folder: str) -> tuple[int | None, Counter]:
     """(number of .jpg/.jpeg files or None if the folder is missing, ignored suffixes)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(folder)
     try:
-        filesystem = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        path, filesystem = hadoop_filesystem(folder)
         if not filesystem.exists(path):
             return None, Counter()
         images, ignored = 0, Counter()

@@ -8,7 +8,8 @@ from pyspark.sql import SparkSession
 COMPLETE_MARKER = "_SUCCESS"
 
 
-def _filesystem(uri: str):
+def hadoop_filesystem(uri: str):
+    """(Hadoop Path, its FileSystem) for a URI, from the active SparkSession's config."""
     spark = SparkSession.builder.getOrCreate()
     path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
     return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -16,16 +17,16 @@ def _filesystem(uri: str):
 
 def glob_uris(pattern: str) -> list[str]:
     """Paths matching a URI glob, as ``authority + path`` (``bucket/key``, ``/abs/path``)."""
-    path, filesystem = _filesystem(pattern)
+    path, filesystem = hadoop_filesystem(pattern)
     uris = [status.getPath().toUri() for status in filesystem.globStatus(path) or []]
     return [(uri.getAuthority() or "") + uri.getPath() for uri in uris]
 
 
 def is_complete(uri: str) -> bool:
-    path, filesystem = _filesystem(f"{uri.rstrip('/')}/{COMPLETE_MARKER}")
+    path, filesystem = hadoop_filesystem(f"{uri.rstrip('/')}/{COMPLETE_MARKER}")
     return bool(filesystem.exists(path))
 
 
 def mark_complete(uri: str) -> None:
-    path, filesystem = _filesystem(f"{uri.rstrip('/')}/{COMPLETE_MARKER}")
+    path, filesystem = hadoop_filesystem(f"{uri.rstrip('/')}/{COMPLETE_MARKER}")
     filesystem.create(path, True).close()

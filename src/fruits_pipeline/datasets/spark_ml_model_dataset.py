@@ -6,7 +6,8 @@ import os
 from pathlib import PurePosixPath
 from typing import Any
 
-from kedro.io.core import AbstractVersionedDataset, Version
+from kedro.io.core import AbstractVersionedDataset, Version, VersionNotFoundError
+from kedro_datasets._utils.databricks_utils import parse_spark_filepath, to_spark_path
 from pyspark.ml import PipelineModel
 
 from .hadoop_fs import glob_uris, is_complete, mark_complete
@@ -40,16 +41,10 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ):
-        if filepath.startswith(("s3://", "s3a://", "s3n://")):
-            bucket_and_key = filepath.split("://", 1)[1]
-            bucket, _, key = bucket_and_key.partition("/")
-            self._root, path = f"s3a://{bucket}", "/" + key
-        elif "://" in filepath:
-            scheme, rest = filepath.split("://", 1)
-            authority, _, key = rest.partition("/")
-            self._root, path = f"{scheme}://{authority}", "/" + key
-        else:
-            self._root, path = "file://", os.path.abspath(filepath)
+        # The same path handling as spark.SparkDatasetV2 (s3:// is written as s3a://).
+        self._protocol, path = parse_spark_filepath(filepath)
+        if self._protocol == "file":
+            path = os.path.abspath(path)
         self.metadata = metadata
         super().__init__(
             filepath=PurePosixPath(path),
@@ -59,12 +54,10 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
         )
 
     def _uri(self, path: PurePosixPath | str) -> str:
-        return f"{self._root}{path}"
+        return to_spark_path(self._protocol, str(path))
 
     def _glob(self, pattern: str) -> list[str]:
-        # glob_uris gives authority + path; versions are compared without the bucket.
-        bucket = self._root.split("://", 1)[1]
-        return [uri.removeprefix(bucket) for uri in glob_uris(self._uri(pattern))]
+        return glob_uris(self._uri(pattern))
 
     def _is_complete(self, path: PurePosixPath | str) -> bool:
         return is_complete(self._uri(path))
@@ -81,7 +74,7 @@ class SparkMLModelDataset(AbstractVersionedDataset[PipelineModel, PipelineModel]
     def _exists(self) -> bool:
         try:
             return self._is_complete(self._get_load_path())
-        except Exception:  # no version saved yet
+        except VersionNotFoundError:  # no version saved yet
             return False
 
     def _describe(self) -> dict[str, Any]:
