@@ -53,11 +53,11 @@ class FeaturizerConfig:
     alpha: float = 1.0
     image_size: int = 224
     backend: str = "tflite"
-    batch_size: int = 4
+    batch_size: int = 1
     resize_filter: str = "bilinear"
 
     # Spark-side knobs: rows per featurization task, seconds between progress logs.
-    images_per_partition: int = 256
+    images_per_partition: int = 512
     progress_interval_s: float = 10.0
     # Where converted TFLite models are kept between runs (null: convert every run).
     model_cache_dir: str | None = "~/.cache/fruits_pipeline"
