@@ -19,6 +19,18 @@ def test_daemon_module_preloads_every_featurization_module():
     assert "ai_edge_litert.interpreter" in PRELOADED_MODULES
 
 
+def test_daemon_starts_without_a_missing_module_and_names_it():
+    blocked = (
+        "import sys; sys.modules['ai_edge_litert'] = None; import fruits_pipeline.spark_daemon"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, check=True
+    )
+    assert "not preloaded in the daemon" in result.stderr
+    assert "ai_edge_litert" in result.stderr
+    assert result.stdout == ""
+
+
 def test_python_workers_are_forked_from_the_project_daemon(spark):
     def parent_command(_):
         import os  # noqa: PLC0415 - runs in the Python worker

@@ -7,8 +7,10 @@ runtime on its own, all at once, on the executor's cores. Imported here, the for
 workers start with them loaded (copy-on-write).
 """
 
+import contextlib
 import importlib
 import logging
+import sys
 
 # Worker-side modules of the featurize UDF. A missing one is skipped here: the task that
 # needs it then fails with the usual ImportError, naming it.
@@ -22,11 +24,13 @@ PRELOADED_MODULES = (
     "fruits_pipeline.pipelines.featurization.model",
 )
 
-for _name in PRELOADED_MODULES:
-    try:
-        importlib.import_module(_name)
-    except ImportError as _error:
-        logging.getLogger(__name__).warning("not preloaded in the daemon: %s", _error)
+# The daemon tells the JVM its port on stdout: nothing imported may print there.
+with contextlib.redirect_stdout(sys.stderr):
+    for _name in PRELOADED_MODULES:
+        try:
+            importlib.import_module(_name)
+        except ImportError as _error:
+            logging.getLogger(__name__).warning("not preloaded in the daemon: %s", _error)
 
 from pyspark.daemon import manager  # noqa: E402 - after the preloads, like the stock daemon
 
