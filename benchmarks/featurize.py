@@ -227,7 +227,7 @@ def peak_rss_on(files: list[Path], folder: Path, params: dict) -> int:
     return rss.peak_kb
 
 
-def warm_up_jvm(spark, folder: str, out: str) -> float:
+def warm_up_jvm(spark, folder: str, out: str) -> None:
     """One model-free Python UDF job (binaryFile scan -> Arrow -> Python -> parquet).
 
     The JVM compiles and loads these code paths once per process, whichever job runs
@@ -239,10 +239,8 @@ def warm_up_jvm(spark, folder: str, out: str) -> float:
     def byte_count(contents: pd.Series) -> pd.Series:
         return contents.map(len)
 
-    start = time.perf_counter()
     images = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(folder)
     images.select("path", byte_count("content").alias("bytes")).write.parquet(out)
-    return time.perf_counter() - start
 
 
 def parse_args() -> argparse.Namespace:

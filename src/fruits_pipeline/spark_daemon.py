@@ -20,7 +20,6 @@ PRELOADED_MODULES = (
     "pyarrow",
     "PIL.Image",
     "ai_edge_litert.interpreter",
-    "pyspark.worker",
     "fruits_pipeline.pipelines.featurization.model",
 )
 
@@ -32,7 +31,8 @@ with contextlib.redirect_stdout(sys.stderr):
         except ImportError as _error:
             logging.getLogger(__name__).warning("not preloaded in the daemon: %s", _error)
 
-from pyspark.daemon import manager  # noqa: E402 - after the preloads, like the stock daemon
+# pyspark.daemon imports the worker module (pyspark.worker) itself, before any fork.
+from pyspark.daemon import manager  # noqa: E402
 
 if __name__ == "__main__":
     manager()
