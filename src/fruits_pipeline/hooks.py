@@ -1,20 +1,21 @@
-"""Project hooks: the SparkSession is created here, from ``conf/<env>/spark.yml``."""
+"""Project hooks: the SparkSession, the parameter check, cache release and version retention."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from py4j.protocol import Py4JJavaError
 from pyspark import SparkConf
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
-from fruits_pipeline.datasets.hadoop_fs import hadoop_filesystem
+from fruits_pipeline.datasets.hadoop_fs import delete, hadoop_filesystem, is_complete, spark_uri
+from fruits_pipeline.params import validate_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -56,71 +57,108 @@ def spark_config(context) -> dict:
         ) from None
 
 
-# Runtime parameter that points each image-folder dataset somewhere else.
-FOLDER_PARAMS = {"raw_images": "input_path", "photos_to_predict": "predict_path"}
-IMAGE_SUFFIXES = (".jpg", ".jpeg")
-
-
-class InputFolderHooks:
-    """Check the image folders a run reads before any Spark work starts.
-
-    The folder is listed through Hadoop's FileSystem - the same view (local, s3a, hdfs)
-    and credentials Spark's reader will use - so a missing folder, a folder without
-    images, a missing bucket or refused credentials stop the run with one clear message.
-    Files the image glob ignores are counted in the log, never dropped silently.
-    """
+class ParameterHooks:
+    """Every parameter checked once, against one schema, as soon as the catalog exists."""
 
     @hook_impl
-    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        for name in sorted(pipeline.inputs() & FOLDER_PARAMS.keys()):
-            folder = catalog.get(name)._describe()["filepath"]
-            # Local folders shown as plain paths, remote ones as URIs.
-            folder = folder.removeprefix("file://").removeprefix("file:")
-            hint = (
-                f"Put the photos there (Training/<Class>/*.jpg, Test/<Class>/*.jpg) or run "
-                f"with --params {FOLDER_PARAMS[name]}=/path/to/photos."
-            )
-            images, ignored = count_folder_files(folder)
-            if images is None:
-                raise FileNotFoundError(
-                    f"Input folder {folder} (dataset '{name}') does not exist. {hint}"
-                )
-            if images == 0:
-                raise FileNotFoundError(
-                    f"Input folder {folder} (dataset '{name}') has no .jpg/.jpeg file. {hint}"
-                )
-            kinds = ", ".join(f"{n} {suffix or 'no extension'}" for suffix, n in ignored.items())
-            logger.info(
-                "Input folder %s: %d image files (.jpg/.jpeg), %d other files ignored%s",
-                folder,
-                images,
-                sum(ignored.values()),
-                f" ({kinds})" if kinds else "",
-            )
+    def after_catalog_created(self, parameters: dict[str, Any]) -> None:
+        # ``parameters`` is Kedro's feed dict: "parameters" holds them all, as a tree.
+        validate_parameters(parameters["parameters"])
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        # The weights file is checked (exists, HDF5) before any image is read.
+        if "featurizer_weights" in pipeline.inputs():
+            catalog.load("featurizer_weights")
 
 
-def count_folder_files(folder: str) -> tuple[int | None, Counter]:
-    """(number of .jpg/.jpeg files or None if the folder is missing, ignored suffixes)."""
+def _spark_outputs(conf_catalog: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: entry
+        for name, entry in conf_catalog.items()
+        if not name.startswith("_") and isinstance(entry, dict) and "filepath" in entry
+    }
+
+
+class SparkCacheHooks:
+    """Release cached DataFrames once a Spark output is saved.
+
+    Downstream nodes load a saved Spark output from storage, so what was cached to
+    compute it (the featurized rows, persisted for one pass over the images) is not
+    needed any more.
+    """
+
+    def __init__(self) -> None:
+        self._persisted: set[str] = set()
+
+    @hook_impl
+    def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
+        self._persisted = {
+            name for name, entry in _spark_outputs(conf_catalog).items() if "Spark" in entry["type"]
+        }
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if dataset_name in self._persisted and isinstance(data, DataFrame):
+            data.sparkSession.catalog.clearCache()
+
+
+class RetentionHooks:
+    """After a run that committed a model bundle: keep ``keep_versions`` of each output.
+
+    Every versioned output (local or S3, listed through Hadoop's FileSystem) keeps its
+    newest ``keep_versions`` version folders; older ones are deleted, except the versions
+    of the newest complete bundle and of ``model_version``. What is pruned is logged.
+    """
+
+    def __init__(self) -> None:
+        self._versioned: dict[str, str] = {}
+
+    @hook_impl
+    def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
+        self._versioned = {}
+        for name, entry in _spark_outputs(conf_catalog).items():
+            if entry.get("versioned"):
+                self._versioned.setdefault(spark_uri(entry["filepath"]), name)
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline, catalog) -> None:
+        if "model_bundle" not in pipeline.all_outputs():
+            return
+        keep = catalog.load("params:keep_versions")
+        protected = {catalog.load("params:model_version")}
+        bundle_root = next(uri for uri, name in self._versioned.items() if name == "model_bundle")
+        protected |= set(complete_versions(bundle_root)[:1])
+        for uri, name in sorted(self._versioned.items(), key=lambda item: item[1]):
+            pruned = prune_versions(uri, keep, protected - {None})
+            if pruned:
+                logger.info(
+                    "retention: removed %d old version(s) of %s (keep_versions=%d): %s",
+                    len(pruned), name, keep, ", ".join(pruned),
+                )  # fmt: skip
+
+
+def list_versions(root: str) -> list[str]:
+    """Version folder names below a versioned output, newest first ([] if none yet)."""
+    path, filesystem = hadoop_filesystem(root)
     try:
-        path, filesystem = hadoop_filesystem(folder)
         if not filesystem.exists(path):
-            return None, Counter()
-        images, ignored = 0, Counter()
-        files = filesystem.listFiles(path, True)
-        while files.hasNext():
-            file_name = files.next().getPath().getName()
-            if file_name.startswith((".", "_")):
-                # Spark's file index skips hidden names (e.g. macOS "._x.jpg" forks).
-                ignored["hidden"] += 1
-            elif file_name.lower().endswith(IMAGE_SUFFIXES):
-                images += 1
-            else:
-                ignored[os.path.splitext(file_name)[1].lower()] += 1
-        return images, ignored
-    except Py4JJavaError as error:
-        cause = str(error.java_exception.toString()).splitlines()[0]
-        raise OSError(
-            f"Cannot list input folder {folder}: {cause}. Check that the bucket exists and "
-            "that AWS credentials are set (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile "
-            "or the instance role), then rerun."
-        ) from None
+            return []
+        statuses = filesystem.listStatus(path)
+    except Py4JJavaError:
+        return []
+    return sorted((s.getPath().getName() for s in statuses if s.isDirectory()), reverse=True)
+
+
+def complete_versions(root: str) -> list[str]:
+    """Versions whose ``<version>/<name>/_SUCCESS`` exists, newest first."""
+    name = root.rstrip("/").rsplit("/", 1)[-1]
+    return [v for v in list_versions(root) if is_complete(f"{root}/{v}/{name}")]
+
+
+def prune_versions(root: str, keep: int, protected: set[str]) -> list[str]:
+    """Delete all but the newest ``keep`` versions (and the protected ones); return them."""
+    pruned = [v for v in list_versions(root)[keep:] if v not in protected]
+    for version in pruned:
+        delete(f"{root}/{version}")
+    return pruned

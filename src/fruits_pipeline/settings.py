@@ -1,8 +1,8 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
-from fruits_pipeline.hooks import InputFolderHooks, SparkHooks
+from fruits_pipeline.hooks import ParameterHooks, RetentionHooks, SparkCacheHooks, SparkHooks
 
-HOOKS = (SparkHooks(), InputFolderHooks())
+HOOKS = (SparkHooks(), ParameterHooks(), SparkCacheHooks(), RetentionHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

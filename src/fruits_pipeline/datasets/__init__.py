@@ -1,7 +1,17 @@
 """Datasets kedro-datasets does not have."""
 
+from .atomic_dataset import AtomicDataset
+from .image_folder_dataset import ImageFolderDataset
+from .model_bundle_dataset import ModelBundleDataset
 from .optional_spark_dataset import OptionalSparkDataset
-from .spark_ml_model_dataset import SparkMLModelDataset
 from .versioned_spark_dataset import CommittedSparkDataset
+from .weights_file_dataset import WeightsFileDataset
 
-__all__ = ["CommittedSparkDataset", "OptionalSparkDataset", "SparkMLModelDataset"]
+__all__ = [
+    "AtomicDataset",
+    "CommittedSparkDataset",
+    "ImageFolderDataset",
+    "ModelBundleDataset",
+    "OptionalSparkDataset",
+    "WeightsFileDataset",
+]

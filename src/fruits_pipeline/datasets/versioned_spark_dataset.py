@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro_datasets._utils.databricks_utils import to_spark_path
 from kedro_datasets.spark import SparkDatasetV2
 
-from .hadoop_fs import glob_uris, is_complete
+from .hadoop_fs import glob_uris, is_complete, protocol_uri
 
 
 class CommittedSparkDataset(SparkDatasetV2):
@@ -35,4 +34,4 @@ class CommittedSparkDataset(SparkDatasetV2):
         self._glob_function = lambda pattern: glob_uris(self._uri(pattern))
 
     def _uri(self, path: Any) -> str:
-        return to_spark_path(self._protocol, str(path))
+        return protocol_uri(self._protocol, str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -15,44 +16,78 @@ from pyspark.ml.feature import IndexToString, StringIndexer, VectorAssembler
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from fruits_pipeline.params import ClassificationParams
+
 logger = logging.getLogger(__name__)
 
 COMPONENTS_VECTOR = "components"
 PREDICTED_LABEL = "predicted_label"
+MIN_CLASSES = 2
+MIN_IMAGES_PER_CLASS = 2
+
+
+@dataclass(frozen=True)
+class SkippedClassifier:
+    """What ``train_classifier`` returns when the data cannot support a classifier."""
+
+    reason: str
 
 
 def _component_columns(pca_features: DataFrame) -> list[str]:
     return [c for c in pca_features.columns if c.startswith("pca_")]
 
 
-def _split(pca_features: DataFrame, split: str) -> DataFrame:
-    rows = pca_features.where(F.col("split") == split)
-    if rows.isEmpty():
-        raise ValueError(
-            f"No image of the '{split}' split in pca_features: the input folder needs "
-            f"Training/<Class>/ and Test/<Class>/ sub-folders to train and evaluate."
+def why_not_classify(pca_features: DataFrame) -> str | None:
+    """Why no classifier can be trained and evaluated here, or None when one can."""
+    counts = {
+        (r.label, r.split): r["count"]
+        for r in pca_features.groupBy("label", "split").count().collect()
+    }
+    per_class: dict[str, int] = {}
+    for (label, _split), n in counts.items():
+        per_class[label] = per_class.get(label, 0) + n
+    if len(per_class) < MIN_CLASSES:
+        return f"{len(per_class)} class(es); a classifier needs at least {MIN_CLASSES}"
+    small = sorted(label for label, n in per_class.items() if n < MIN_IMAGES_PER_CLASS)
+    if small:
+        return (
+            f"class(es) {small} have fewer than {MIN_IMAGES_PER_CLASS} images (one to train, "
+            "one to test)"
         )
-    return rows
+    if not any(split == "Test" for _label, split in counts):
+        return "no image in the Test split"
+    return None
 
 
-def train_classifier(pca_features: DataFrame, params: dict[str, Any]) -> PipelineModel:
-    """Fit assembler -> label indexer -> multinomial logistic regression on the Training split."""
-    indexer = StringIndexer(inputCol="label", outputCol="label_index")
+def train_classifier(
+    pca_features: DataFrame, params: dict[str, Any]
+) -> PipelineModel | SkippedClassifier:
+    """Fit assembler -> label indexer -> multinomial logistic regression on Training.
+
+    With fewer than 2 classes, or a class of fewer than 2 images, there is nothing to
+    learn or to test: classification is skipped (one log line); features, PCA and
+    reports are still written.
+    """
+    reason = why_not_classify(pca_features)
+    if reason is not None:
+        logger.info("classification skipped: %s", reason)
+        return SkippedClassifier(reason)
+    config = ClassificationParams.model_validate(params)
     regression = LogisticRegression(
         featuresCol=COMPONENTS_VECTOR,
         labelCol="label_index",
         family="multinomial",
-        maxIter=params["max_iter"],
-        regParam=params["reg_param"],
-        elasticNetParam=params["elastic_net_param"],
+        maxIter=config.max_iter,
+        regParam=config.reg_param,
+        elasticNetParam=config.elastic_net_param,
         standardization=True,
     )
     stages = [
         VectorAssembler(inputCols=_component_columns(pca_features), outputCol=COMPONENTS_VECTOR),
-        indexer,
+        StringIndexer(inputCol="label", outputCol="label_index"),
         regression,
     ]
-    training = _split(pca_features, "Training")
+    training = pca_features.where(F.col("split") == "Training")
     fitted = Pipeline(stages=stages).fit(training)
     labels = fitted.stages[1].labels
     # Class names back on the predictions: what a user of the model wants to read.
@@ -85,11 +120,13 @@ def classification_report(labels: pd.Series, predicted: pd.Series) -> dict[str, 
 
 
 def evaluate_classifier(
-    pca_features: DataFrame, classifier: PipelineModel
+    pca_features: DataFrame, classifier: PipelineModel | SkippedClassifier
 ) -> tuple[dict[str, Any], Figure]:
     """Score the Test split: metrics (JSON) and the confusion matrix (PNG)."""
+    if isinstance(classifier, SkippedClassifier):
+        return {"skipped": classifier.reason}, _skipped_figure(classifier.reason)
     predictions = (
-        classifier.transform(_split(pca_features, "Test"))
+        classifier.transform(pca_features.where(F.col("split") == "Test"))
         .select("label", PREDICTED_LABEL)
         .toPandas()
     )
@@ -99,6 +136,14 @@ def evaluate_classifier(
         metrics["accuracy"], metrics["macro_f1"], metrics["n_test_images"],
     )  # fmt: skip
     return metrics, plot_confusion_matrix(predictions["label"], predictions[PREDICTED_LABEL])
+
+
+def _skipped_figure(reason: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"No classifier: {reason}", ha="center", va="center", wrap=True)
+    plt.close(fig)
+    return fig
 
 
 def plot_confusion_matrix(labels: pd.Series, predicted: pd.Series) -> Figure:

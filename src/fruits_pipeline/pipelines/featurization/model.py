@@ -1,24 +1,17 @@
-"""MobileNetV2 featurizer: weights loaded once on the driver, one model per Python worker.
+"""MobileNetV2 inference in the Python workers: one model per worker, batches apart.
 
-Shaped like ``pyspark.ml.functions.predict_batch_udf``: the driver exports the model
-(:func:`export_model`), Spark broadcasts it once, each Python worker builds its runner the
-first time it sees that broadcast (:func:`worker_model`) and reuses it for every task;
-batching (:func:`featurize_batches`) is kept apart from the model.
+Shaped like ``pyspark.ml.functions.predict_batch_udf``: the driver builds the
+:class:`~.featurizer.Featurizer` once, Spark broadcasts it, each Python worker builds its
+runner the first time it sees that featurizer (:func:`worker_model`, cached by
+fingerprint) and reuses it for every task; batching (:func:`featurize_batches`) is kept
+apart from the model.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.metadata
 import io
 import logging
-import os
-import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +20,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 logger = logging.getLogger(__name__)
 
 FEATURE_DIM = 1280  # MobileNetV2's pooled output for alpha <= 1.0
-BACKENDS = ("keras", "tflite")
 RESIZE_FILTERS = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -36,206 +28,13 @@ RESIZE_FILTERS = {
     "box": Image.Resampling.BOX,
     "hamming": Image.Resampling.HAMMING,
 }
-# Keras ships ImageNet MobileNetV2 weights for these (alpha, input size) pairs only.
-KERAS_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
-KERAS_IMAGE_SIZES = (96, 128, 160, 192, 224)
-
-
-class FeaturizerConfigError(ValueError):
-    """A featurization parameter is invalid; the message names it and the allowed values."""
-
-
-@dataclass(frozen=True)
-class FeaturizerConfig:
-    """The ``featurization`` parameters, validated."""
-
-    weights: str = "imagenet"
-    alpha: float = 1.0
-    image_size: int = 224
-    backend: str = "tflite"
-    batch_size: int = 1
-    resize_filter: str = "bilinear"
-
-    # Spark-side knobs: rows per featurization task, seconds between progress logs.
-    images_per_partition: int = 512
-    progress_interval_s: float = 10.0
-    # Where converted TFLite models are kept between runs (null: convert every run).
-    model_cache_dir: str | None = "~/.cache/fruits_pipeline"
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> FeaturizerConfig:
-        allowed = sorted(cls.__dataclass_fields__)
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise FeaturizerConfigError(
-                f"Unknown featurization parameter(s) {unknown}; allowed: {allowed}."
-            )
-        config = cls(**params)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        if self.backend not in BACKENDS:
-            raise FeaturizerConfigError(
-                f"featurization.backend={self.backend!r} is not supported; use one of {BACKENDS}."
-            )
-        if self.resize_filter not in RESIZE_FILTERS:
-            raise FeaturizerConfigError(
-                f"featurization.resize_filter={self.resize_filter!r} is not supported; "
-                f"use one of {sorted(RESIZE_FILTERS)}."
-            )
-        if float(self.alpha) not in KERAS_ALPHAS:
-            raise FeaturizerConfigError(
-                f"featurization.alpha={self.alpha!r} is not a MobileNetV2 width; "
-                f"use one of {KERAS_ALPHAS}."
-            )
-        if int(self.image_size) not in KERAS_IMAGE_SIZES:
-            raise FeaturizerConfigError(
-                f"featurization.image_size={self.image_size!r} is not supported; "
-                f"use one of {KERAS_IMAGE_SIZES}."
-            )
-        for name in ("batch_size", "images_per_partition"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise FeaturizerConfigError(
-                    f"featurization.{name}={value!r} must be a positive integer."
-                )
-        if not self.weights:
-            raise FeaturizerConfigError(
-                "featurization.weights is empty; use 'imagenet' or the path of a "
-                "MobileNetV2 no-top .h5 weights file."
-            )
-
-
-@dataclass(frozen=True)
-class ExportedModel:
-    """What the driver broadcasts: everything a worker needs to rebuild the model."""
-
-    backend: str
-    alpha: float
-    image_size: int
-    # keras: the list of weight arrays; tflite: the converted flatbuffer bytes.
-    payload: Any
-
-
-def _local_weights_file(weights: str) -> str:
-    """A local path for ``weights``; remote files (``s3://...``) are copied to a temp file."""
-    if weights == "imagenet" or "://" not in weights or weights.startswith("file://"):
-        path = weights.removeprefix("file://")
-        if path != "imagenet" and not os.path.isfile(path):
-            raise FeaturizerConfigError(
-                f"featurization.weights: file {path!r} does not exist. Point it at a MobileNetV2 "
-                "no-top weights file (.h5), or use 'imagenet' where the Keras download works."
-            )
-        return path
-    import fsspec  # noqa: PLC0415 - only needed for remote weights
-
-    suffix = ".weights.h5" if weights.endswith(".weights.h5") else os.path.splitext(weights)[1]
-    local = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)  # noqa: SIM115
-    try:
-        with fsspec.open(weights, "rb") as remote, local:
-            local.write(remote.read())
-    except FileNotFoundError as exc:
-        raise FeaturizerConfigError(
-            f"featurization.weights: {weights!r} was not found; check the bucket and key."
-        ) from exc
-    return local.name
-
-
-def build_keras_model(alpha: float, image_size: int, weights: str | None):
-    """MobileNetV2 without its classifier, global-average pooled: 1280-d features."""
-    import keras  # noqa: PLC0415 - heavy import, kept out of module import time
-
-    return keras.applications.MobileNetV2(
-        weights=weights,
-        include_top=False,
-        alpha=alpha,
-        input_shape=(image_size, image_size, 3),
-        pooling="avg",
-    )
-
-
-def load_keras_model(config: FeaturizerConfig):
-    """Driver side: the Keras model with the configured weights (Keras cache or a file)."""
-    weights = _local_weights_file(config.weights)
-    try:
-        return build_keras_model(config.alpha, config.image_size, weights)
-    except ValueError as exc:
-        raise FeaturizerConfigError(
-            f"featurization.weights: {config.weights!r} could not be loaded into MobileNetV2 "
-            f"alpha={config.alpha} ({exc}). Check that the file is a no-top MobileNetV2 "
-            "weights file and that featurization.alpha matches the width it was trained with."
-        ) from exc
-
-
-def _tensorflow_version() -> str:
-    """The converter's version, without the seconds-long ``import tensorflow``."""
-    for distribution in ("tensorflow", "tensorflow-cpu"):
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "unknown"
-
-
-def tflite_cache_path(config: FeaturizerConfig, cache_dir: str) -> str | None:
-    """Where the TFLite conversion of these weights is cached, or None if not cacheable."""
-    if config.weights == "imagenet":
-        key = "imagenet"
-    elif "://" in config.weights or not os.path.isfile(config.weights):
-        return None  # remote (converted each run) or missing (load_keras_model explains)
-    else:
-        with open(config.weights, "rb") as weights:
-            key = hashlib.sha256(weights.read()).hexdigest()[:16]
-    name = f"mobilenet_v2_{config.alpha}_{config.image_size}_{key}_tf{_tensorflow_version()}.tflite"
-    return os.path.join(os.path.expanduser(cache_dir), name)
-
-
-def convert_to_tflite(config: FeaturizerConfig, cache_dir: str | None) -> bytes:
-    """The Keras model converted to a TFLite flatbuffer, cached on disk per weights file.
-
-    Conversion takes seconds; the cache makes later runs start at once.
-    """
-    cached = tflite_cache_path(config, cache_dir) if cache_dir else None
-    if cached and os.path.isfile(cached):
-        with open(cached, "rb") as flatbuffer:
-            return flatbuffer.read()
-    import tensorflow as tf  # noqa: PLC0415
-
-    start = time.perf_counter()
-    converter = tf.lite.TFLiteConverter.from_keras_model(load_keras_model(config))
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every tensor spec
-        payload = converter.convert()
-    logger.info(
-        "converted MobileNetV2 to TFLite in %.1f s (cache: %s)",
-        time.perf_counter() - start, cached or "off",
-    )  # fmt: skip
-    if cached:
-        os.makedirs(os.path.dirname(cached), exist_ok=True)
-        partial = f"{cached}.{os.getpid()}.tmp"
-        with open(partial, "wb") as flatbuffer:
-            flatbuffer.write(payload)
-        os.replace(partial, cached)  # atomic: a concurrent run never reads half a file
-    return payload
-
-
-def export_model(config: FeaturizerConfig) -> ExportedModel:
-    """Driver side: load the weights once and export what workers rebuild the model from.
-
-    keras: the weight arrays; tflite: the flatbuffer converted here, once, from the same
-    Keras model (no extra download), so every worker runs the identical model.
-    """
-    if config.backend == "keras":
-        payload: Any = load_keras_model(config).get_weights()
-    else:
-        payload = convert_to_tflite(config, config.model_cache_dir)
-    return ExportedModel(config.backend, float(config.alpha), int(config.image_size), payload)
 
 
 class KerasRunner:
     """Batched inference with the Keras model compiled into one ``tf.function``."""
 
-    def __init__(self, exported: ExportedModel, threads: int):
+    def __init__(self, exported, threads: int):
+        import keras  # noqa: PLC0415
         import tensorflow as tf  # noqa: PLC0415
 
         try:
@@ -243,7 +42,10 @@ class KerasRunner:
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:  # already initialised in this worker: keep its settings
             pass
-        model = build_keras_model(exported.alpha, exported.image_size, weights=None)
+        model = keras.applications.MobileNetV2(
+            weights=None, include_top=False, alpha=exported.alpha,
+            input_shape=(exported.image_size, exported.image_size, 3), pooling="avg",
+        )  # fmt: skip
         model.set_weights(exported.payload)
         size = exported.image_size
         self._predict = tf.function(
@@ -258,7 +60,7 @@ class KerasRunner:
 class TFLiteRunner:
     """Batched inference with the TFLite interpreter (XNNPACK delegate on CPU)."""
 
-    def __init__(self, exported: ExportedModel, threads: int):
+    def __init__(self, exported, threads: int):
         from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
 
         self._interpreter = Interpreter(model_content=exported.payload, num_threads=threads)
@@ -283,16 +85,16 @@ class TFLiteRunner:
 
 RUNNERS: dict[str, type] = {"keras": KerasRunner, "tflite": TFLiteRunner}
 
-# One runner per Python worker process and model key (Spark reuses Python workers).
+# One runner per Python worker process and featurizer (Spark reuses Python workers).
 _WORKER_MODELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
 
 
 def worker_model(broadcast, model_key: str, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """The runner for the broadcast model ``model_key`` in this process, built on first use."""
+    """The runner for the broadcast featurizer ``model_key`` in this process, built on first use."""
     runner = _WORKER_MODELS.get(model_key)
     if runner is None:
-        exported: ExportedModel = broadcast.value
-        runner = RUNNERS[exported.backend](exported, threads)
+        featurizer = broadcast.value
+        runner = RUNNERS[featurizer.backend](featurizer, threads)
         _WORKER_MODELS.clear()  # a new model replaces the old one: bounded memory
         _WORKER_MODELS[model_key] = runner
     return runner
@@ -347,25 +149,26 @@ def rejection_reason(exc: Exception) -> str:
 def featurize_contents(
     contents: pd.Series,
     model: Callable[[np.ndarray], np.ndarray],
-    config: FeaturizerConfig,
+    featurizer,
+    batch_size: int = 1,
 ) -> pd.DataFrame:
     """One Arrow batch of image bytes -> DataFrame(features, error), row for row.
 
     A file Pillow cannot decode gets ``features=None`` and the reason in ``error``.
     """
-    size = config.image_size
+    size = featurizer.image_size
     images = np.empty((len(contents), size, size, 3), dtype=np.uint8)
     errors: list[str | None] = [None] * len(contents)
     decoded: list[int] = []
     for row, content in enumerate(contents):
         try:
-            images[len(decoded)] = decode_image(content, size, config.resize_filter)
+            images[len(decoded)] = decode_image(content, size, featurizer.resize_filter)
             decoded.append(row)
         except Exception as exc:
             errors[row] = rejection_reason(exc)
     features: list[np.ndarray | None] = [None] * len(contents)
-    for start in range(0, len(decoded), config.batch_size):
-        rows = decoded[start : start + config.batch_size]
+    for start in range(0, len(decoded), batch_size):
+        rows = decoded[start : start + batch_size]
         batch = preprocess(images[start : start + len(rows)])
         for row, vector in zip(rows, model(batch), strict=True):
             features[row] = vector
@@ -377,13 +180,14 @@ def featurize_batches(
     broadcast,
     model_key: str,
     *,
-    config: FeaturizerConfig,
+    batch_size: int = 1,
     images_done=None,
     threads: int = 1,
 ) -> Iterator[pd.DataFrame]:
     """Body of the iterator pandas UDF: the model is fetched once per task, not per batch."""
     model = worker_model(broadcast, model_key, threads)
+    featurizer = broadcast.value
     for contents in batches:
-        yield featurize_contents(contents, model, config)
+        yield featurize_contents(contents, model, featurizer, batch_size)
         if images_done is not None:
             images_done.add(len(contents))

@@ -1,4 +1,4 @@
-"""The featurize node: labelled image rows -> MobileNetV2 features (+ rejected files)."""
+"""Featurization nodes: select what to featurize, featurize it, merge with what is reused."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 import math
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
@@ -18,21 +17,35 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 
-from .model import FeaturizerConfig, export_model, featurize_batches
+from fruits_pipeline.datasets.hadoop_fs import glob_escape
+from fruits_pipeline.params import FeaturizationParams
+
+from .featurizer import Featurizer
+from .model import featurize_batches
 
 logger = logging.getLogger(__name__)
 
 FEATURES_SCHEMA = "features array<float>, error string"
 EMPTY_FILE_REASON = "empty file (0 bytes); replace or remove the file"
-# image_features columns; an image's features are reused while these keys are unchanged.
-FEATURE_COLUMNS = ["path", "label", "split", "size_bytes", "modified", "features"]
+NO_CLASS_REASON = (
+    "not inside a class folder (see label_depth); move it into <input folder>/<Class>/ "
+    "or <input folder>/<Training|Test>/<Class>/"
+)
+# image_features columns; an image's features are reused while its path, size,
+# modification time and the featurizer's fingerprint are unchanged.
+FEATURE_COLUMNS = ["path", "label", "split", "size_bytes", "modified", "featurizer", "features"]
 KEY_COLUMNS = ["path", "size_bytes", "modified"]
+FEATURES_DDL = (
+    "path string, label string, split string, size_bytes long, modified timestamp, "
+    "featurizer string, features array<float>"
+)
 
 
 def listed_files(images: DataFrame) -> list[str]:
     """Every file the scan behind ``images`` lists, spelled as Spark spells ``path`` in rows.
 
-    ``inputFiles`` gives URIs (``file:///a%20b``); rows carry ``file:/a b``.
+    ``inputFiles`` gives URIs (``file:///a%20b``); rows carry ``file:/a b``. Unlike the
+    rows, it includes 0-byte files, which Spark's reader skips.
     """
     return [unquote(uri).replace("file:///", "file:/", 1) for uri in images.inputFiles()]
 
@@ -79,133 +92,146 @@ class ProgressLogger:
         self._log()
 
 
-def featurize_images(
-    labelled_images: DataFrame, params: dict[str, Any]
-) -> tuple[DataFrame, pd.DataFrame]:
-    """MobileNetV2 features of every image; files Pillow cannot decode are set aside.
-
-    See ``_featurize``; ``featurize_new_images`` is the incremental variant.
-    """
-    config = FeaturizerConfig.from_params(params)
-    return _featurize(labelled_images, listed_files(labelled_images), config)
+def _no_features(images: DataFrame) -> DataFrame:
+    return images.sparkSession.createDataFrame([], FEATURES_DDL)
 
 
-def reusable_features(labelled_images: DataFrame, stored_features: DataFrame | None):
-    """Stored feature rows whose file is still there unchanged (same path, size, mtime).
-
-    None when there is nothing to reuse from: no stored features, or features written
-    before they carried the size/mtime keys.
-    """
-    if stored_features is None:
-        return None
-    missing = sorted(set(FEATURE_COLUMNS) - set(stored_features.columns))
-    if missing:
-        logger.warning(
-            "incremental: stored image_features lack columns %s; featurizing every image", missing
-        )
-        return None
-    current = labelled_images.select(
-        "path", "size_bytes", F.col("modificationTime").alias("modified")
-    )
-    return stored_features.select(*FEATURE_COLUMNS).join(current, KEY_COLUMNS, "left_semi")
-
-
-def featurize_new_images(
+def select_images_to_featurize(
     labelled_images: DataFrame,
     stored_image_features: DataFrame | None,
-    params: dict[str, Any],
+    featurizer: Featurizer,
     incremental: bool,
-) -> tuple[DataFrame, pd.DataFrame]:
-    """``featurize_images``; with ``incremental`` only new or changed images are featurized.
+) -> tuple[DataFrame, list[str], DataFrame]:
+    """Which images need the model: all of them, or (incremental) only new or changed ones.
 
-    Features of unchanged files (path + size + modification time) come from the stored
-    ``image_features`` (its newest committed version); files gone or changed since drop
-    out. The reused rows are checkpointed: they feed the path list, the anti-join and the
-    union, and the stored version is read once.
+    A stored feature row is reused while its file has the same path, size and
+    modification time and it was made by a featurizer with the current fingerprint.
+    Which files those are is decided from metadata alone; only the bytes of the files
+    left to featurize are read (by path), so an incremental run does not download the
+    unchanged images again.
+
+    Returns:
+        ``images_to_featurize`` (rows with content), ``files_to_featurize`` (every file
+        listed for them, 0-byte ones included) and ``reused_image_features``.
     """
-    config = FeaturizerConfig.from_params(params)
     listed = listed_files(labelled_images)
-    if not isinstance(incremental, bool):
-        raise ValueError(f"incremental={incremental!r} must be true or false.")
-    reused = reusable_features(labelled_images, stored_image_features) if incremental else None
-    if reused is None:
-        if incremental:
-            logger.info("incremental: no stored image_features yet; featurizing every image")
-        return _featurize(labelled_images, listed, config)
+    if not incremental:
+        return labelled_images, listed, _no_features(labelled_images)
+    if stored_image_features is None:
+        logger.info("incremental: no stored image_features yet; featurizing every image")
+        return labelled_images, listed, _no_features(labelled_images)
+    missing = sorted(set(FEATURE_COLUMNS) - set(stored_image_features.columns))
+    if missing:
+        logger.info(
+            "incremental: stored image_features lack %s (written by an older version); "
+            "featurizing every image", missing,
+        )  # fmt: skip
+        return labelled_images, listed, _no_features(labelled_images)
 
-    reused = reused.localCheckpoint(eager=True)
+    current = featurizer.fingerprint
+    stored = stored_image_features.select(*FEATURE_COLUMNS)
+    fingerprints = [row.featurizer for row in stored.select("featurizer").distinct().collect()]
+    if fingerprints and current not in fingerprints:
+        logger.info(
+            "incremental: the featurizer changed (stored features were made by %s, current "
+            "is %s: %s); re-featurizing every image",
+            ", ".join(sorted(fingerprints)), current, featurizer.describe(),
+        )  # fmt: skip
+        return labelled_images, listed, _no_features(labelled_images)
+
+    # Labels and splits come from this run's listing (the split may be a new holdout).
+    metadata = labelled_images.select("path", "label", "split", *KEY_COLUMNS[1:])
+    reused = (
+        stored.where(F.col("featurizer") == current)
+        .drop("label", "split")
+        .join(metadata, KEY_COLUMNS, "inner")
+        .select(*FEATURE_COLUMNS)
+        .localCheckpoint(eager=True)  # read the stored version once
+    )
     reused_paths = {row.path for row in reused.select("path").toLocalIterator()}
-    n_stored = stored_image_features.count()
-    new_images = labelled_images.join(F.broadcast(reused.select("path")), "path", "left_anti")
-    new_listed = [path for path in listed if path not in reused_paths]
+    new_files = [path for path in listed if path not in reused_paths]
+    n_stored = stored.count()
     logger.info(
         "incremental: %d stored features reused, %d dropped (file gone or changed), "
         "%d new or changed images to featurize",
-        len(reused_paths), n_stored - len(reused_paths), len(new_listed),
+        len(reused_paths), n_stored - len(reused_paths), len(new_files),
     )  # fmt: skip
-    features, rejected = _featurize(new_images, new_listed, config, allow_empty=True)
-    logger.info(
-        "files seen %d = reused %d + featurized %d + rejected %d",
-        len(listed), len(reused_paths), len(new_listed) - len(rejected), len(rejected),
-    )  # fmt: skip
-    return reused.unionByName(features), rejected
+    if not new_files:
+        return labelled_images.limit(0), [], reused
+    spark = labelled_images.sparkSession
+    contents = spark.read.format("binaryFile").load([glob_escape(p) for p in new_files])
+    new_images = contents.select("path", "content").join(
+        F.broadcast(metadata.join(F.broadcast(reused.select("path")), "path", "left_anti")),
+        "path",
+    )
+    return new_images, new_files, reused
 
 
-def _featurize(
-    labelled_images: DataFrame, listed: list[str], config: FeaturizerConfig, allow_empty=False
+def featurize_images(
+    images_to_featurize: DataFrame,
+    files_to_featurize: list[str],
+    featurizer: Featurizer,
+    params: dict[str, Any],
+    require_label: bool = True,
 ) -> tuple[DataFrame, pd.DataFrame]:
-    """MobileNetV2 features of every image; files Pillow cannot decode are set aside.
+    """MobileNetV2 features of every image; files that cannot be featurized are set aside.
 
-    The weights are loaded once on the driver and broadcast; each Python worker builds
-    the model once (see ``model.worker_model``) and predicts in ``batch_size`` batches.
-    The result is persisted so that the features and the rejected rows come from one
-    pass over the images.
+    The featurizer is broadcast; each Python worker builds its model once (see
+    ``model.worker_model``) and predicts in ``batch_size`` batches. The result is
+    persisted so that the features and the rejected rows come from one pass over the
+    images (``hooks.SparkCacheHooks`` releases it once the features are saved).
+
+    Rejected: files Pillow cannot decode, 0-byte files (Spark's reader skips them) and,
+    with ``require_label``, photos outside any class folder (null label), each with its
+    reason.
 
     Returns:
-        ``image_features`` (path, label, split, size_bytes, modified, features:
-        array<float>[1280]) and ``rejected_images`` (path, reason) as pandas.
+        features (path, label, split, size_bytes, modified, featurizer, features:
+        array<float>[1280]) and ``rejected`` (path, reason) as pandas.
     """
-    sc = labelled_images.sparkSession.sparkContext
-    total = len(listed)
-    if total == 0 and allow_empty:
-        logger.info("no new image to featurize")
-        empty = labelled_images.limit(0).select(
-            "path", "label", "split", "size_bytes", F.col("modificationTime").alias("modified"),
-            F.lit(None).cast("array<float>").alias("features"),
-        )  # fmt: skip
-        return empty, pd.DataFrame({"path": [], "reason": []}, dtype=object)
+    config = FeaturizationParams.model_validate(params)
+    total = len(files_to_featurize)
     if total == 0:
-        raise ValueError(
-            "No .jpg/.jpeg image found in the input folder of 'raw_images'. Check "
-            "`input_path` (kedro run --params input_path=/folder/of/class/folders)."
+        logger.info("no new image to featurize")
+        return _no_features(images_to_featurize), pd.DataFrame(
+            {"path": [], "reason": []}, dtype=object
         )
-    model_broadcast = sc.broadcast(export_model(config))
-    model_key = uuid.uuid4().hex  # identifies this run's model in the workers' cache
+    sc = images_to_featurize.sparkSession.sparkContext
+    model_broadcast = sc.broadcast(featurizer)
+    model_key = featurizer.fingerprint
     images_done = sc.accumulator(0)
     threads = int(sc.getConf().get("spark.task.cpus", "1"))
+    batch_size = config.batch_size
 
     @pandas_udf(FEATURES_SCHEMA)
     def featurize_udf(contents: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         yield from featurize_batches(
-            contents,
-            model_broadcast,
-            model_key,
-            config=config,
-            images_done=images_done,
-            threads=threads,
-        )
+            contents, model_broadcast, model_key, batch_size=batch_size,
+            images_done=images_done, threads=threads,
+        )  # fmt: skip
 
     partitions = featurize_partitions(total, sc.defaultParallelism, config.images_per_partition)
     logger.info(
-        "featurizing %d images: MobileNetV2 alpha=%s %dpx, backend=%s, %d partitions",
-        total, config.alpha, config.image_size, config.backend, partitions,
+        "featurizing %d images: %s, %d partitions",
+        total, featurizer.describe(), partitions,
     )  # fmt: skip
+    images = images_to_featurize
+    unlabelled: list[str] = []
+    if require_label:  # photos outside any class folder: recorded, never featurized
+        unlabelled = [
+            r.path for r in images.where(F.col("label").isNull()).select("path").collect()
+        ]
+        images = images.where(F.col("label").isNotNull())
     featurized = (
-        labelled_images.coalesce(partitions)
+        images.coalesce(partitions)
         .withColumn("result", featurize_udf("content"))
         .select(
-            *FEATURE_COLUMNS[:4],
-            F.col("modificationTime").alias("modified"),
+            "path",
+            "label",
+            "split",
+            "size_bytes",
+            "modified",
+            F.lit(featurizer.fingerprint).alias("featurizer"),
             "result.features",
             "result.error",
         )
@@ -217,22 +243,23 @@ def _featurize(
     except Py4JJavaError as error:  # the executors could not read the images
         cause = str(error.java_exception.toString()).splitlines()[0][:500]
         raise OSError(
-            f"Reading the images failed (e.g. {listed[0]}): {cause}. If the storage was "
-            "unreachable or refused the credentials, fix that and rerun."
+            f"Reading the images failed (e.g. {files_to_featurize[0]}): {cause}. If the "
+            "storage was unreachable or refused the credentials, fix that and rerun."
         ) from None
     # Spark's file reader skips 0-byte files: record them instead of losing them silently.
     unread = []
-    if n_rows < total:
-        read = {row.path for row in featurized.select("path").collect()}
-        unread = sorted(set(listed) - read)
+    if n_rows + len(unlabelled) < total:
+        read = {row.path for row in featurized.select("path").collect()} | set(unlabelled)
+        unread = sorted(set(files_to_featurize) - read)
 
-    image_features = featurized.where(F.col("error").isNull()).drop("error")
+    features = featurized.where(F.col("error").isNull()).drop("error")
     rejected = pd.concat(
         [
             featurized.where(F.col("error").isNotNull())
             .select("path", F.col("error").alias("reason"))
             .toPandas(),
             pd.DataFrame({"path": unread, "reason": EMPTY_FILE_REASON}, dtype=object),
+            pd.DataFrame({"path": unlabelled, "reason": NO_CLASS_REASON}, dtype=object),
         ],
         ignore_index=True,
     )
@@ -242,4 +269,11 @@ def _featurize(
     )
     for path, reason in rejected.head(20).itertuples(index=False):
         logger.warning("rejected %s: %s", path, reason)
-    return image_features, rejected
+    return features, rejected
+
+
+def merge_image_features(
+    reused_image_features: DataFrame, new_image_features: DataFrame
+) -> DataFrame:
+    """image_features: the reused rows and the newly featurized ones, one row per image."""
+    return reused_image_features.unionByName(new_image_features)

@@ -1,16 +1,16 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import label_images
+from .nodes import split_images
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
             node(
-                label_images,
-                inputs="raw_images",
-                outputs="labelled_images",
-                name="label_images",
+                split_images,
+                inputs=["raw_images", "params:ingestion", "params:input_path"],
+                outputs=["labelled_images", "input_summary"],
+                name="split_images",
             ),
         ]
     )

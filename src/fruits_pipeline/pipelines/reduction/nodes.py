@@ -14,6 +14,9 @@ from pyspark.ml.stat import Correlation, Summarizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from fruits_pipeline.errors import UserError
+from fruits_pipeline.params import ReductionParams
+
 logger = logging.getLogger(__name__)
 
 ID_COLUMNS = ["path", "label", "split"]
@@ -22,36 +25,25 @@ SCALED = "features_scaled"
 COMPONENTS = "pca"
 
 
-class ReductionConfigError(ValueError):
-    """A reduction parameter is invalid; the message names it and the allowed values."""
-
-
-def _validate_threshold(variance_threshold: Any) -> float:
-    is_number = isinstance(variance_threshold, int | float) and not isinstance(
-        variance_threshold, bool
-    )
-    if not is_number or not 0 < variance_threshold <= 1:
-        raise ReductionConfigError(
-            f"reduction.variance_threshold={variance_threshold!r} must be a number in (0, 1]."
-        )
-    return float(variance_threshold)
+class ReductionConfigError(UserError, ValueError):
+    """A reduction parameter does not fit the data; the message names it and the limits."""
 
 
 def select_k(explained_variance: np.ndarray, variance_threshold: float) -> int:
     """Smallest k whose first k components explain at least ``variance_threshold``."""
-    variance_threshold = _validate_threshold(variance_threshold)
     cumulative = np.cumsum(explained_variance)
     # A small tolerance so that 1.0 is reachable despite float rounding.
     reached = np.flatnonzero(cumulative >= variance_threshold - 1e-9)
     return int(reached[0]) + 1 if reached.size else len(cumulative)
 
 
-def _validate_k(k: Any, n_features: int, n_rows: int) -> int:
+def _validate_k(k: int, n_features: int, n_rows: int) -> int:
     limit = min(n_features, n_rows)
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= limit:
+    if not 1 <= k <= limit:
         raise ReductionConfigError(
-            f"reduction.k={k!r} must be an integer in [1, {limit}] (features: {n_features}, "
-            f"images: {n_rows}), or null to choose k from reduction.variance_threshold."
+            f"parameter reduction.k={k!r}: must be an integer in [1, {limit}] (features: "
+            f"{n_features}, training images: {n_rows}), or null to choose k from "
+            "reduction.variance_threshold."
         )
     return k
 
@@ -74,36 +66,43 @@ def variance_spectrum(vectors: DataFrame, column: str) -> np.ndarray:
 def fit_reduction(
     image_features: DataFrame, params: dict[str, Any]
 ) -> tuple[PipelineModel, pd.DataFrame]:
-    """Fit the optional StandardScaler and a Spark ML PCA with k components.
+    """Fit the scaler and a Spark ML PCA with k components on the Training split only.
 
-    k is ``reduction.k`` or, when that is null, the smallest k whose components explain
-    ``reduction.variance_threshold`` of the variance.
+    The Test split never shapes the model: the centring (and, with ``standardize``, the
+    scaling), the components and k are all fitted on the Training rows; every row is
+    transformed later. The data are always centred (``StandardScaler(withMean=True)``),
+    so the components are those of a PCA in the usual sense; ``standardize`` also scales
+    each feature to unit variance. k is ``reduction.k`` or, when null, the smallest k
+    whose components explain ``reduction.variance_threshold`` of the variance.
 
     Returns:
-        The fitted ``PipelineModel`` (scaler?, PCA) and the explained variance table
+        The fitted ``PipelineModel`` (scaler, PCA) and the explained variance table
         (component, ratio, cumulative) of every component.
     """
-    if params.get("k") is None:  # fail before any Spark work
-        _validate_threshold(params.get("variance_threshold", 0.90))
-    vectors = image_features.select(array_to_vector("features").alias(FEATURES_VECTOR)).cache()
-    n_rows = vectors.count()
-    n_features = vectors.first()[0].size
-    stages = []
-    pca_input = FEATURES_VECTOR
-    if params.get("standardize", False):
+    config = ReductionParams.model_validate(params)
+    training = image_features.where(F.col("split") == "Training")
+    vectors = training.select(array_to_vector("features").alias(FEATURES_VECTOR)).cache()
+    try:
+        n_rows = vectors.count()
+        if n_rows == 0:
+            raise UserError(
+                "No training image could be featurized: every file was rejected or none is "
+                "in the Training split. See rejected_images.csv (data/08_reporting/) for "
+                "each file's reason, fix or replace the files, and rerun."
+            )
+        n_features = len(vectors.first()[0])
         scaler = StandardScaler(
-            inputCol=FEATURES_VECTOR, outputCol=SCALED, withMean=True, withStd=True
+            inputCol=FEATURES_VECTOR, outputCol=SCALED, withMean=True, withStd=config.standardize
         ).fit(vectors)
-        stages.append(scaler)
-        vectors = scaler.transform(vectors)
-        pca_input = SCALED
-
-    ratios = variance_spectrum(vectors, pca_input)
-    if params.get("k") is not None:
-        k = _validate_k(params["k"], n_features, n_rows)
-    else:
-        k = select_k(ratios, float(params.get("variance_threshold", 0.90)))
-    pca = PCA(k=k, inputCol=pca_input, outputCol=COMPONENTS).fit(vectors)
+        scaled = scaler.transform(vectors)
+        ratios = variance_spectrum(scaled, SCALED)
+        if config.k is not None:
+            k = _validate_k(config.k, n_features, n_rows)
+        else:
+            k = select_k(ratios, config.variance_threshold)
+        pca = PCA(k=k, inputCol=SCALED, outputCol=COMPONENTS).fit(scaled)
+    finally:
+        vectors.unpersist()
     spark_ratios = pca.explainedVariance.toArray()
     if not np.allclose(spark_ratios, ratios[:k], atol=1e-6):
         raise RuntimeError(
@@ -113,9 +112,6 @@ def fit_reduction(
             "the driver (Debian: apt-get install libopenblas0-pthread liblapack3; "
             "Amazon Linux: yum install openblas lapack) and rerun."
         )
-    stages.append(pca)
-    vectors.unpersist()
-
     explained = pd.DataFrame(
         {
             "component": np.arange(1, len(ratios) + 1),
@@ -124,11 +120,12 @@ def fit_reduction(
         }
     )
     logger.info(
-        "PCA: k=%d components explain %.4f of the variance (%d images x %d features%s)",
+        "PCA on the Training split: k=%d components explain %.4f of the variance "
+        "(%d images x %d features, centred%s)",
         k, float(np.sum(ratios[:k])), n_rows, n_features,
-        ", standardized" if len(stages) == 2 else "",
+        ", standardized" if config.standardize else "",
     )  # fmt: skip
-    return PipelineModel(stages=stages), explained
+    return PipelineModel(stages=[scaler, pca]), explained
 
 
 def transform_features(image_features: DataFrame, reduction_model: PipelineModel) -> DataFrame:

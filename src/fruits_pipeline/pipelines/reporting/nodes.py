@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+from fruits_pipeline.datasets.hadoop_fs import glob_escape
 
 logger = logging.getLogger(__name__)
 
@@ -62,21 +66,26 @@ def plot_label_counts(pca_features_table: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_sample_grid(
-    raw_images: DataFrame, image_features: DataFrame, per_class: int = 4
-) -> Figure:
+def plot_sample_grid(image_features: DataFrame, per_class: int = 4) -> Figure:
     """A few featurized images of every class: one row per class.
 
-    The first ``per_class`` paths per class are picked from the features (no image bytes
-    in the window), then only those files' bytes are joined in.
+    The first ``per_class`` paths per class are picked from the features (no image
+    bytes), then only those files are read.
     """
     first = Window.partitionBy("label").orderBy("path")
     chosen = (
         image_features.select("path", "label")
         .withColumn("rank", F.row_number().over(first))
         .where(F.col("rank") <= per_class)
+        .toPandas()
     )
-    samples = raw_images.select("path", "content").join(F.broadcast(chosen), "path").toPandas()
+    contents = (
+        image_features.sparkSession.read.format("binaryFile")
+        .load([glob_escape(path) for path in chosen["path"]])
+        .select("path", "content")
+        .toPandas()
+    )
+    samples = chosen.merge(contents, on="path", how="left")
     classes = sorted(samples["label"].unique())
     fig, axes = plt.subplots(
         len(classes), per_class, figsize=(1.4 * per_class + 1.6, 1.3 * len(classes)), squeeze=False
@@ -88,6 +97,8 @@ def plot_sample_grid(
         rows = samples[samples["label"] == label].sort_values("rank")
         for col, (path, content) in enumerate(zip(rows["path"], rows["content"], strict=True)):
             try:
+                if content is None:
+                    raise FileNotFoundError(path)
                 with Image.open(io.BytesIO(content)) as image:
                     axes[row][col].imshow(image.convert("RGB"))
             except (OSError, ValueError) as error:
@@ -100,20 +111,26 @@ def plot_sample_grid(
 
 
 def plot_pca_scatter(pca_features_table: pd.DataFrame, legend_classes: int = 12) -> Figure:
-    """First two components, one colour per class; the most frequent classes in the legend."""
+    """First two components, one colour per class; with k = 1, pca_1 per class (a strip)."""
     fig, ax = plt.subplots(figsize=(10, 7))
     order = pca_features_table["label"].value_counts().index
     colours = plt.get_cmap("tab20", len(order))
+    one_dimensional = "pca_2" not in pca_features_table.columns
     for i, label in enumerate(order):
         rows = pca_features_table[pca_features_table["label"] == label]
+        y = np.full(len(rows), i, dtype=float) if one_dimensional else rows["pca_2"]
         ax.scatter(
-            rows["pca_1"], rows["pca_2"], s=6, alpha=0.6, color=colours(i),
+            rows["pca_1"], y, s=6, alpha=0.6, color=colours(i),
             label=label if i < legend_classes else None,
         )  # fmt: skip
     ax.set_xlabel("pca_1")
-    ax.set_ylabel("pca_2")
-    ax.set_title(f"First two principal components ({len(order)} classes)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2)
+    if one_dimensional:
+        ax.set_yticks(range(len(order)), list(order), fontsize=7)
+        ax.set_title(f"The only principal component (k = 1), per class ({len(order)} classes)")
+    else:
+        ax.set_ylabel("pca_2")
+        ax.set_title(f"First two principal components ({len(order)} classes)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2)
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -124,35 +141,68 @@ def write_summary(
     explained_variance: pd.DataFrame,
     classification_metrics: dict[str, Any],
     rejected_images: pd.DataFrame,
+    input_summary: dict[str, Any],
 ) -> str:
     """summary.md: what was processed, k, variance, accuracy, and links to the figures."""
     k = sum(c.startswith("pca_") for c in pca_features_table.columns)
     splits = pca_features_table["split"].fillna("none").value_counts().to_dict()
+    if "skipped" in classification_metrics:
+        classifier = f"- classifier: skipped ({classification_metrics['skipped']})"
+    else:
+        classifier = (
+            f"- classifier on the Test split: accuracy {classification_metrics['accuracy']:.2%}, "
+            f"macro F1 {classification_metrics['macro_f1']:.4f} "
+            f"({classification_metrics['n_test_images']} images)"
+        )
     lines = [
         "# fruits_pipeline run summary",
         "",
+        f"- input: `{input_summary['input_path']}`; Training/Test split: {input_summary['split']}",
         f"- images featurized: {len(pca_features_table)} "
         f"({', '.join(f'{name} {count}' for name, count in sorted(splits.items()))})",
         f"- images rejected: {len(rejected_images)} (see `rejected_images.csv`)",
         f"- classes: {pca_features_table['label'].nunique()}",
-        f"- PCA components kept: k = {k}, explaining "
-        f"{explained_variance['cumulative'].iloc[k - 1]:.2%} of the variance",
-        f"- classifier on the Test split: accuracy {classification_metrics['accuracy']:.2%}, "
-        f"macro F1 {classification_metrics['macro_f1']:.4f} "
-        f"({classification_metrics['n_test_images']} images)",
+        f"- PCA (fitted on the Training split) components kept: k = {k}, explaining "
+        f"{explained_variance['cumulative'].iloc[k - 1]:.2%} of the Training variance",
+        classifier,
         "",
         "## Figures",
         "",
-        *(
-            f"- [{name}]({name}.png)"
-            for name in (
-                "label_counts",
-                "sample_grid",
-                "scree_plot",
-                "pca_scatter",
-                "confusion_matrix",
-            )
-        ),
+        *(f"- [{name}]({name}.png)" for name in FIGURES),
         "",
     ]
     return "\n".join(lines)
+
+
+FIGURES = ("label_counts", "sample_grid", "scree_plot", "pca_scatter", "confusion_matrix")
+
+
+def _png(figure: Figure, dpi: int) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def render_reports(
+    run_summary: str,
+    classification_metrics: dict[str, Any],
+    explained_variance: pd.DataFrame,
+    rejected_images: pd.DataFrame,
+    scree_plot: Figure,
+    label_counts: Figure,
+    sample_grid: Figure,
+    pca_scatter: Figure,
+    confusion_matrix: Figure,
+) -> dict[str, bytes]:
+    """Node: the run's reports as files, published inside the model bundle (all or none)."""
+    return {
+        "summary.md": run_summary.encode(),
+        "classification_metrics.json": json.dumps(classification_metrics, indent=2).encode(),
+        "explained_variance.csv": explained_variance.to_csv(index=False).encode(),
+        "rejected_images.csv": rejected_images.to_csv(index=False).encode(),
+        "scree_plot.png": _png(scree_plot, 120),
+        "label_counts.png": _png(label_counts, 110),
+        "sample_grid.png": _png(sample_grid, 90),
+        "pca_scatter.png": _png(pca_scatter, 110),
+        "confusion_matrix.png": _png(confusion_matrix, 120),
+    }

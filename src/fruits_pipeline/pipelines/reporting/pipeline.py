@@ -1,6 +1,13 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import plot_label_counts, plot_pca_scatter, plot_sample_grid, plot_scree, write_summary
+from .nodes import (
+    plot_label_counts,
+    plot_pca_scatter,
+    plot_sample_grid,
+    plot_scree,
+    render_reports,
+    write_summary,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(plot_label_counts, "pca_features_table", "label_counts", name="plot_label_counts"),
             node(
                 plot_sample_grid,
-                ["raw_images", "image_features"],
+                "image_features",
                 "sample_grid",
                 name="plot_sample_grid",
             ),
@@ -27,9 +34,26 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "explained_variance",
                     "classification_metrics",
                     "rejected_images",
+                    "input_summary",
                 ],
                 outputs="run_summary",
                 name="write_summary",
+            ),
+            node(
+                render_reports,
+                inputs=[
+                    "run_summary",
+                    "classification_metrics",
+                    "explained_variance",
+                    "rejected_images",
+                    "scree_plot",
+                    "label_counts",
+                    "sample_grid",
+                    "pca_scatter",
+                    "confusion_matrix",
+                ],
+                outputs="run_reports",
+                name="render_reports",
             ),
         ]
     )

@@ -1,0 +1,64 @@
+"""Bind what a run made into one model bundle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pyspark.ml import PipelineModel
+
+from fruits_pipeline import __version__
+from fruits_pipeline.artifacts import Featurizer, ModelBundle
+from fruits_pipeline.pipelines.classification.nodes import SkippedClassifier
+
+
+def project_revision(start: Path | None = None) -> str | None:
+    """The git commit of the project checkout, when the code runs from one (else None)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=start or Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+def publish_model_bundle(
+    featurizer: Featurizer,
+    reduction_model: PipelineModel,
+    classifier: PipelineModel | SkippedClassifier,
+    input_summary: dict[str, Any],
+    classification_metrics: dict[str, Any],
+    rejected_images: pd.DataFrame,
+    run_reports: dict[str, bytes],
+) -> ModelBundle:
+    """Node: the run's featurizer, PCA, classifier, summary and reports as one bundle.
+
+    The catalog saves it last, as a whole: a reader gets this run's bundle complete, or
+    the previous one.
+    """
+    skipped = isinstance(classifier, SkippedClassifier)
+    manifest = {
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "project_version": __version__,
+        "git_commit": project_revision(),
+        "featurizer": featurizer.settings(),
+        "k": int(reduction_model.stages[-1].getK()),
+        "standardize": bool(reduction_model.stages[0].getWithStd()),
+        "classes": [] if skipped else list(classifier.stages[1].labels),
+        "classifier": f"skipped: {classifier.reason}" if skipped else "logistic regression",
+        "input": {**input_summary, "rejected": len(rejected_images)},
+        "metrics": {k: v for k, v in classification_metrics.items() if k != "per_class"},
+        "reports": sorted(run_reports),
+    }
+    return ModelBundle(
+        featurizer=featurizer,
+        reduction=reduction_model,
+        classifier=None if skipped else classifier,
+        manifest=manifest,
+        reports=run_reports,
+    )
