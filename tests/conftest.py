@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kedro_datasets.spark import SparkDatasetV2
 from pyspark.sql import SparkSession
+
+from fruits_pipeline.datasets import ImageFolderDataset, WeightsFileDataset
+from fruits_pipeline.errors import find_user_error
+from fruits_pipeline.pipelines.featurization.featurizer import build_featurizer
+from fruits_pipeline.pipelines.featurization.nodes import featurize_images, listed_files
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FRUITS_SHARED", REPO.parent / "shared"))
@@ -71,12 +75,42 @@ def small_sample(tmp_path_factory) -> Path:
     )
 
 
-def load_images(folder: Path):
-    """``raw_images`` as the catalog defines it, over ``folder`` (needs the spark fixture)."""
-    entry = yaml.safe_load((REPO / "conf" / "base" / "catalog.yml").read_text())["raw_images"]
-    return SparkDatasetV2(
-        filepath=str(folder), file_format=entry["file_format"], load_args=entry["load_args"]
-    ).load()
+def user_error(function, *args, **kwargs) -> str:
+    """The UserError message ``function`` raises (Kedro may wrap it in a DatasetError)."""
+    try:
+        function(*args, **kwargs)
+    except Exception as error:
+        found = find_user_error(error)
+        assert found is not None, f"not a UserError: {error!r}"
+        return str(found)
+    raise AssertionError(f"{function.__name__} raised nothing")
+
+
+def load_images(folder: Path, label_depth: int | None = 1):
+    """``raw_images`` (an ImageFolderDataset) over ``folder`` (needs the spark fixture)."""
+    return ImageFolderDataset(filepath=str(folder), label_depth=label_depth).load()
+
+
+def make_featurizer(weights: str, **params):
+    """The ``build_featurizer`` node on a weights file, as a run builds it."""
+    return build_featurizer(WeightsFileDataset(filepath=weights).load(), params)
+
+
+def featurize(images, featurizer, **params):
+    """``featurize_images`` on every file of ``images`` (the non-incremental path)."""
+    return featurize_images(images, listed_files(images), featurizer, params)
+
+
+def featurize_folder(folder: Path, params: dict, label_depth: int | None = 1):
+    """Load ``folder`` as raw_images and featurize it as a run does with these parameters."""
+    params = dict(params)
+    featurizer = make_featurizer(params.pop("weights"), **params)
+    return featurize(load_images(folder, label_depth), featurizer, **params)
+
+
+@pytest.fixture(scope="session")
+def tflite_featurizer(weights_path):
+    return make_featurizer(weights_path, backend="tflite")
 
 
 def newest_version(output: Path) -> Path:

@@ -6,14 +6,13 @@ import pandas as pd
 import pytest
 
 from fruits_pipeline.pipelines.classification.nodes import (
+    SkippedClassifier,
     classification_report,
     evaluate_classifier,
     train_classifier,
 )
-from fruits_pipeline.pipelines.featurization.nodes import featurize_images
-from fruits_pipeline.pipelines.ingestion.nodes import label_images
 from fruits_pipeline.pipelines.reduction.nodes import fit_reduction, transform_features
-from tests.conftest import copy_subset, load_images
+from tests.conftest import copy_subset, featurize_folder
 
 CLASSES = ["Apple Golden 1", "Cherry", "Kiwi", "Lemon", "Strawberry"]
 PARAMS = {"max_iter": 200, "reg_param": 0.01, "elastic_net_param": 0.0}
@@ -22,7 +21,7 @@ PARAMS = {"max_iter": 200, "reg_param": 0.01, "elastic_net_param": 0.0}
 @pytest.fixture(scope="module")
 def pca_features(spark, tmp_path_factory, weights_path):
     folder = copy_subset(tmp_path_factory.mktemp("classify"), CLASSES, {"Training": 10, "Test": 5})
-    features, _ = featurize_images(label_images(load_images(folder)), {"weights": weights_path})
+    features, _ = featurize_folder(folder, {"weights": weights_path})
     features = features.cache()
     model, _ = fit_reduction(features, {"k": 20})
     return transform_features(features, model).cache()
@@ -56,7 +55,16 @@ def test_report_matches_counts_by_hand():
     assert report["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
 
 
-def test_missing_test_split_is_a_clear_error(pca_features):
-    classifier = train_classifier(pca_features, PARAMS)
-    with pytest.raises(ValueError, match="'Test' split"):
-        evaluate_classifier(pca_features.where("split = 'Training'"), classifier)
+def test_classification_is_skipped_when_the_data_cannot_support_it(pca_features):
+    one_class = pca_features.where("label = 'Kiwi'")
+    skipped = train_classifier(one_class, PARAMS)
+    assert isinstance(skipped, SkippedClassifier) and "1 class" in skipped.reason
+    metrics, figure = evaluate_classifier(one_class, skipped)
+    assert metrics == {"skipped": skipped.reason} and figure is not None
+
+    # Every class but Cherry complete; Cherry with a single image: nothing to test it on.
+    one_cherry = pca_features.where("label != 'Cherry'").unionByName(
+        pca_features.where("label = 'Cherry'").limit(1)
+    )
+    assert "['Cherry']" in train_classifier(one_cherry, PARAMS).reason
+    assert "Test split" in train_classifier(pca_features.where("split = 'Training'"), PARAMS).reason

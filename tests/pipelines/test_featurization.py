@@ -9,19 +9,12 @@ import numpy as np
 import pytest
 from keras.applications.mobilenet_v2 import MobileNetV2, preprocess_input
 
-from fruits_pipeline.pipelines.featurization.model import (
-    FEATURE_DIM,
-    FeaturizerConfig,
-    FeaturizerConfigError,
-    convert_to_tflite,
-    decode_image,
-    load_keras_model,
-    preprocess,
-    tflite_cache_path,
-)
-from fruits_pipeline.pipelines.featurization.nodes import featurize_images, featurize_partitions
-from fruits_pipeline.pipelines.ingestion.nodes import label_images
-from tests.conftest import load_images
+from fruits_pipeline.artifacts import WeightsFile
+from fruits_pipeline.pipelines.featurization import featurizer as featurizer_module
+from fruits_pipeline.pipelines.featurization.featurizer import convert_to_tflite, tflite_cache_path
+from fruits_pipeline.pipelines.featurization.model import FEATURE_DIM, decode_image, preprocess
+from fruits_pipeline.pipelines.featurization.nodes import featurize_partitions
+from tests.conftest import featurize_folder, make_featurizer, user_error
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def keras_reference(weights_path):
 @pytest.fixture(scope="module", params=["keras", "tflite"])
 def featurized(request, spark, small_sample, weights_path):
     params = {"weights": weights_path, "backend": request.param, "batch_size": 4}
-    features, rejected = featurize_images(label_images(load_images(small_sample)), params)
+    features, rejected = featurize_folder(small_sample, params)
     return request.param, features.collect(), rejected
 
 
@@ -82,9 +75,7 @@ def test_undecodable_files_are_rejected_not_fatal(spark, small_sample, weights_p
     (folder / "text.jpg").write_text("this is not a JPEG")
     (folder / "truncated.jpg").write_bytes(good.read_bytes()[:200])
 
-    features, rejected = featurize_images(
-        label_images(load_images(tmp_path)), {"weights": weights_path, "backend": "tflite"}
-    )
+    features, rejected = featurize_folder(tmp_path, {"weights": weights_path, "backend": "tflite"})
 
     assert [Path(r.path).name for r in features.collect()] == ["good.jpg"]
     reasons = dict(
@@ -99,22 +90,6 @@ def test_decode_image_resizes_to_rgb(small_sample):
     assert image.shape == (224, 224, 3) and image.dtype == np.uint8
 
 
-@pytest.mark.parametrize(
-    ("params", "named"),
-    [
-        ({"backend": "onnx"}, "featurization.backend"),
-        ({"alpha": 0.9}, "featurization.alpha"),
-        ({"image_size": 100}, "featurization.image_size"),
-        ({"batch_size": 0}, "featurization.batch_size"),
-        ({"weights": "/nowhere/w.h5"}, "featurization.weights"),
-        ({"bach_size": 8}, "bach_size"),
-    ],
-)
-def test_bad_parameters_are_named(params, named):
-    with pytest.raises(FeaturizerConfigError, match=named.replace(".", r"\.")):
-        load_keras_model(FeaturizerConfig.from_params(params))
-
-
 def test_partitions_keep_every_core_busy():
     assert featurize_partitions(10, parallelism=8, images_per_partition=256) == 8
     assert featurize_partitions(90_000, parallelism=2, images_per_partition=256) == 352
@@ -127,18 +102,46 @@ def test_preprocess_equals_keras_preprocess_input(small_sample):
     np.testing.assert_array_equal(preprocess(images), preprocess_input(images.astype(np.float32)))
 
 
-def test_tflite_conversion_is_cached_per_weights_file(weights_path, tmp_path):
-    config = FeaturizerConfig(weights=weights_path, backend="tflite")
-    converted = convert_to_tflite(config, str(tmp_path))
-    cached = tflite_cache_path(config, str(tmp_path))
-    assert cached is not None and Path(cached).read_bytes() == converted
-    assert convert_to_tflite(config, str(tmp_path)) == converted
-    other = FeaturizerConfig(weights=weights_path, backend="tflite", alpha=0.5)
-    assert tflite_cache_path(other, str(tmp_path)) != cached
+def test_tflite_conversion_is_cached_per_weights_file(weights_path, tmp_path, monkeypatch):
+    weights = WeightsFile(Path(weights_path).name, Path(weights_path).read_bytes())
+    converted = convert_to_tflite(weights, 1.0, 224, str(tmp_path))
+    cached = tflite_cache_path(weights, 1.0, 224, str(tmp_path))
+    assert Path(cached).read_bytes() == converted
+
+    # A hit reads the file: the converter (Keras model build) is not called again.
+    def no_conversion(*args):
+        raise AssertionError("converted again despite the cache")
+
+    monkeypatch.setattr(featurizer_module, "keras_model", no_conversion)
+    assert convert_to_tflite(weights, 1.0, 224, str(tmp_path)) == converted
+    assert tflite_cache_path(weights, 0.5, 224, str(tmp_path)) != cached
+    other = WeightsFile("other.weights.h5", weights.content + b"\0")
+    assert tflite_cache_path(other, 1.0, 224, str(tmp_path)) != cached
+
+
+def test_fingerprint_names_what_changes_the_features(weights_path, tflite_featurizer):
+    """Same weights and settings -> same fingerprint; backend, size, weights change it."""
+    assert make_featurizer(weights_path, backend="tflite").fingerprint == (
+        tflite_featurizer.fingerprint
+    )
+    keras = make_featurizer(weights_path, backend="keras")
+    assert keras.fingerprint != tflite_featurizer.fingerprint
+    assert keras.weights_sha256 == tflite_featurizer.weights_sha256
+    smaller = make_featurizer(weights_path, backend="tflite", image_size=160)
+    assert smaller.fingerprint != tflite_featurizer.fingerprint
+    assert tflite_featurizer.settings()["weights_sha256"] == (
+        "6714965a05ee6d8568343664bb9cda7456c6eb1fa190a6f5eb39bf087068b100"
+    )  # ../shared/weights/SOURCE.md
 
 
 def test_alpha_that_does_not_match_the_weights_is_a_clear_error(weights_path):
     """The shared file holds alpha 1.0 weights: alpha 0.5 must fail and say why."""
-    with pytest.raises(ValueError, match=r"featurization\.alpha") as error:
-        load_keras_model(FeaturizerConfig(weights=weights_path, alpha=0.5))
-    assert weights_path in str(error.value)
+    message = user_error(make_featurizer, weights_path, alpha=0.5)
+    assert "featurization.alpha" in message and Path(weights_path).name in message
+
+
+def test_weights_that_are_not_hdf5_are_named(tmp_path):
+    fake = tmp_path / "weights.h5"
+    fake.write_text("not weights")
+    assert "is not an HDF5 file" in user_error(make_featurizer, str(fake))
+    assert "does not exist" in user_error(make_featurizer, str(tmp_path / "missing.h5"))

@@ -10,9 +10,7 @@ import pytest
 from PIL import Image
 
 from fruits_pipeline.pipelines.featurization.model import decode_image, to_rgb
-from fruits_pipeline.pipelines.featurization.nodes import featurize_images
-from fruits_pipeline.pipelines.ingestion.nodes import label_images
-from tests.conftest import load_images, sample_files
+from tests.conftest import featurize_folder, sample_files
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -93,9 +91,7 @@ def test_collection_with_junk_reconciles(spark, photo, weights_path, tmp_path):
         (folder / name).write_bytes(content)
     (folder / "notes.txt").write_text("ignored: not .jpg/.jpeg")
 
-    features, rejected = featurize_images(
-        label_images(load_images(tmp_path)), {"weights": weights_path}
-    )
+    features, rejected = featurize_folder(tmp_path, {"weights": weights_path})
 
     featurized = {Path(r.path).name: np.array(r.features) for r in features.collect()}
     assert sorted(featurized) == sorted(good)

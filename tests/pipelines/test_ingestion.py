@@ -1,18 +1,26 @@
-"""Labels and splits parsed from real image paths, read through the catalog's binaryFile."""
+"""The image folder dataset (listing, label rule, checks) and the split node, on real images."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from fruits_pipeline.pipelines.ingestion.nodes import label_images
-from tests.conftest import load_images, sample_files
+import pytest
+
+from fruits_pipeline.datasets.image_folder_dataset import list_folder
+from fruits_pipeline.pipelines.ingestion.nodes import holdout_size, split_images
+from tests.conftest import load_images, sample_files, user_error
 
 
 def _place(root: Path, relative: str, source: Path) -> None:
     target = root / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(source, target)
+
+
+def _labels(frame, root: Path) -> dict[str, tuple]:
+    rows = frame.select("path", "label", "split").collect()
+    return {r.path.split(str(root) + "/", 1)[1]: (r.label, r.split) for r in rows}
 
 
 def test_labels_and_splits_from_folders(spark, tmp_path):
@@ -23,31 +31,90 @@ def test_labels_and_splits_from_folders(spark, tmp_path):
         "Test/Avocado ripe/c.jpeg": ("Avocado ripe", "Test"),
         "test/Kiwi/d.JPEG": ("Kiwi", "Test"),
         "Training/Pomme rôtie+1 %20/e.jpg": ("Pomme rôtie+1 %20", "Training"),
-        "unsorted/Cherry/f.jpg": ("Cherry", None),
-        "Cherry/g.jpg": ("Cherry", None),
+        "Training/Pear [big]/x.jpg": ("Pear [big]", "Training"),
+        "Test/Kiwi/close-up/deep.jpg": ("Kiwi", "Test"),  # deeper nesting: class under split
+        "Cherry/g.jpg": ("Cherry", None),  # flat: class below the root
+        "loose.jpg": (None, None),  # no class folder: rejected by featurization
     }
     for i, relative in enumerate(layout):
         _place(tmp_path, relative, kiwi[i])
-    # Not images: ignored by the catalog's filter.
+    # Not images, and hidden files/folders: ignored, as Spark's reader ignores them.
     (tmp_path / "Training" / "Apple Red 1" / "notes.txt").write_text("not an image")
     _place(tmp_path, "Training/Kiwi/h.png", kiwi[0])
+    _place(tmp_path, ".cache/Training/Kiwi/hidden.jpg", kiwi[0])
+    _place(tmp_path, "Training/_tmp/Kiwi/hidden.jpg", kiwi[0])
+    _place(tmp_path, "Training/Kiwi/._fork.jpg", kiwi[0])
 
-    rows = label_images(load_images(tmp_path)).select("path", "label", "split").collect()
+    images = load_images(tmp_path)
+    assert _labels(images, tmp_path) == layout
+    assert list_folder(str(tmp_path)) == (
+        len(layout),
+        {".txt": 1, ".png": 1, "hidden": 3},
+    )  # the listing and Spark agree
 
-    got = {r.path.split(str(tmp_path) + "/", 1)[1]: (r.label, r.split) for r in rows}
-    assert got == layout
+    # Deeper rule: the class is the second folder below the split.
+    deep = _labels(load_images(tmp_path, label_depth=2), tmp_path)
+    assert deep["Test/Kiwi/close-up/deep.jpg"] == ("close-up", "Test")
+    assert deep["Training/Apple Red 1/a.jpg"] == (None, "Training")
 
 
-def test_label_images_keeps_bytes_and_file_facts(spark, small_sample):
-    labelled = label_images(load_images(small_sample))
-    assert labelled.columns == [
-        "path", "label", "split", "size_bytes", "modificationTime", "content"
-    ]  # fmt: skip
+def test_image_rows_keep_bytes_and_file_facts(spark, small_sample):
+    images = load_images(small_sample)
+    assert images.columns == ["path", "label", "split", "size_bytes", "modified", "content"]
     files = sorted(small_sample.rglob("*.jpg"))
-    rows = {Path(r.path.removeprefix("file:")): r for r in labelled.collect()}
+    rows = {Path(r.path.removeprefix("file:")): r for r in images.collect()}
     assert sorted(rows) == files
     for path in files:
         row = rows[path]
         assert row.content == path.read_bytes()
         assert row.size_bytes == path.stat().st_size
         assert (row.label, row.split) == (path.parent.name, path.parent.parent.name)
+
+
+@pytest.mark.parametrize("case", ["missing", "no_images"])
+def test_bad_folder_is_one_clear_error(spark, tmp_path, case):
+    folder = tmp_path / "photos"
+    if case == "no_images":
+        (folder / "Kiwi").mkdir(parents=True)
+        (folder / "Kiwi" / "notes.txt").write_text("no photo here")
+    problem = "does not exist" if case == "missing" else "has no .jpg/.jpeg file"
+    message = user_error(load_images, folder)
+    assert message.startswith(f"Input folder {folder} {problem}.")
+    assert "--params input_path=" in message
+
+
+def test_holdout_is_stratified_seeded_and_stable(spark, tmp_path):
+    """A folder without Test: each class holds out its share, the same photos every time."""
+    sizes = {"Kiwi": 10, "Lemon": 5, "Pear": 2, "Cherry": 1}
+    for label, n in sizes.items():
+        for i, source in enumerate(sample_files("Training", "Kiwi")[:n]):
+            _place(tmp_path, f"{label}/{i}.jpg", source)
+    images = load_images(tmp_path)
+
+    labelled, summary = split_images(images, {"test_fraction": 0.2, "seed": 7}, str(tmp_path))
+    rows = labelled.select("path", "label", "split").collect()
+    test = {label: sum(r.split == "Test" for r in rows if r.label == label) for label in sizes}
+    assert test == {label: holdout_size(n, 0.2) for label, n in sizes.items()}
+    assert test == {"Kiwi": 2, "Lemon": 1, "Pear": 1, "Cherry": 0}
+    assert all(r.split in ("Training", "Test") for r in rows)
+    assert summary["images"]["Test"] == test
+    assert summary["images"]["Training"] == {k: sizes[k] - test[k] for k in sizes}
+    assert summary["split"].startswith("holdout")
+
+    again, _ = split_images(images, {"test_fraction": 0.2, "seed": 7}, str(tmp_path))
+    assert sorted(again.select("path", "split").collect()) == sorted(
+        (r.path, r.split) for r in rows
+    )
+    other, _ = split_images(images, {"test_fraction": 0.2, "seed": 8}, str(tmp_path))
+    picked = {r.path for r in rows if r.split == "Test"}
+    assert {r.path for r in other.collect() if r.split == "Test"} != picked
+
+
+def test_test_folder_split_is_kept(spark, small_sample):
+    labelled, summary = split_images(
+        load_images(small_sample), {"test_fraction": 0.5, "seed": 1}, str(small_sample)
+    )
+    rows = labelled.select("path", "split").collect()
+    assert all(r.path.split("/")[-3] == r.split for r in rows)
+    assert summary["split"] == "folders"
+    assert sum(summary["images"]["Test"].values()) == sum(r.split == "Test" for r in rows)

@@ -8,9 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fruits_pipeline.pipelines.featurization.nodes import featurize_images
-from fruits_pipeline.pipelines.ingestion.nodes import label_images
-from tests.conftest import load_images, sample_files
+from tests.conftest import featurize_folder, sample_files
 
 GOOD = [path.read_bytes() for path in sample_files("Training", "Kiwi")[:3]]
 JUNK = {
@@ -44,8 +42,8 @@ def test_every_file_is_featurized_or_rejected_once(spark, weights_path, mix):
             (folder / name).write_bytes(GOOD[kind] if isinstance(kind, int) else JUNK[kind])
             (expected_good if isinstance(kind, int) else expected_junk).add(f"{label}/{name}")
 
-        features, rejected = featurize_images(
-            label_images(load_images(Path(root))), {"weights": weights_path, "batch_size": 2}
+        features, rejected = featurize_folder(
+            Path(root), {"weights": weights_path, "batch_size": 2}
         )
         tail = lambda path: "/".join(path.split("/")[-2:])  # noqa: E731
         featurized = [tail(row.path) for row in features.select("path").collect()]

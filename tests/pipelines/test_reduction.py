@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
-from fruits_pipeline.pipelines.featurization.nodes import featurize_images
-from fruits_pipeline.pipelines.ingestion.nodes import label_images
 from fruits_pipeline.pipelines.reduction.nodes import (
     ReductionConfigError,
     fit_reduction,
@@ -14,19 +14,22 @@ from fruits_pipeline.pipelines.reduction.nodes import (
     to_pandas_table,
     transform_features,
 )
-from tests.conftest import copy_subset, load_images
+from tests.conftest import copy_subset, featurize_folder, user_error
 
 CLASSES = ["Apple Golden 1", "Cherry", "Kiwi", "Lemon", "Strawberry", "Pear"]
 
 
 @pytest.fixture(scope="module")
 def image_features(spark, tmp_path_factory, weights_path):
-    """Real features of 6 classes x 8 Training images."""
-    folder = copy_subset(tmp_path_factory.mktemp("reduction"), CLASSES, {"Training": 8})
-    features, _ = featurize_images(
-        label_images(load_images(folder)), {"weights": weights_path, "backend": "tflite"}
-    )
+    """Real features of 6 classes x (8 Training + 2 Test) images."""
+    folder = copy_subset(tmp_path_factory.mktemp("reduction"), CLASSES, {"Training": 8, "Test": 2})
+    features, _ = featurize_folder(folder, {"weights": weights_path, "backend": "tflite"})
     return features.cache()
+
+
+def _training_matrix(image_features) -> np.ndarray:
+    rows = image_features.where("split = 'Training'").orderBy("path").collect()
+    return np.array([r.features for r in rows], dtype=np.float64)
 
 
 def _numpy_ratios(matrix: np.ndarray, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -42,9 +45,8 @@ def _numpy_ratios(matrix: np.ndarray, standardize: bool) -> tuple[np.ndarray, np
 
 @pytest.mark.parametrize("standardize", [False, True])
 @pytest.mark.parametrize("threshold", [0.5, 0.9])
-def test_k_from_threshold_matches_numpy(image_features, standardize, threshold):
-    matrix = np.array([r.features for r in image_features.collect()], dtype=np.float64)
-    ratios, _ = _numpy_ratios(matrix, standardize)
+def test_k_from_threshold_matches_numpy_on_training_rows(image_features, standardize, threshold):
+    ratios, _ = _numpy_ratios(_training_matrix(image_features), standardize)
     expected_k = int(np.searchsorted(np.cumsum(ratios), threshold) + 1)
 
     model, explained = fit_reduction(
@@ -52,13 +54,31 @@ def test_k_from_threshold_matches_numpy(image_features, standardize, threshold):
     )
 
     assert model.stages[-1].getK() == expected_k
-    assert len(model.stages) == (2 if standardize else 1)
+    assert model.stages[0].getWithMean() and model.stages[0].getWithStd() == standardize
     np.testing.assert_allclose(explained["ratio"], ratios[: len(explained)], atol=1e-6)
     np.testing.assert_allclose(explained["cumulative"], np.cumsum(explained["ratio"]))
     assert explained["cumulative"].iloc[expected_k - 1] >= threshold
 
 
-def test_projection_explodes_k_columns_and_keeps_rows(image_features):
+def test_test_images_never_shape_the_reduction(image_features):
+    """Changing or removing the Test rows leaves the fitted scaler, PCA and k identical."""
+    params = {"k": None, "variance_threshold": 0.9}
+    model, explained = fit_reduction(image_features, params)
+    training = image_features.where("split = 'Training'")
+    other_test = training.limit(5).withColumn("split", F.lit("Test"))  # different Test images
+    for variant in (training, training.unionByName(other_test)):
+        again, explained_again = fit_reduction(variant, params)
+        assert again.stages[-1].getK() == model.stages[-1].getK()
+        np.testing.assert_array_equal(
+            again.stages[0].mean.toArray(), model.stages[0].mean.toArray()
+        )
+        np.testing.assert_allclose(
+            again.stages[-1].pc.toArray(), model.stages[-1].pc.toArray(), atol=1e-9
+        )
+        pd.testing.assert_frame_equal(explained_again, explained)
+
+
+def test_projection_is_centred_pca_with_k_columns(image_features):
     k = 5
     model, explained = fit_reduction(image_features, {"k": k})
     assert len(explained) == 1280  # the whole spectrum, whatever k
@@ -67,16 +87,20 @@ def test_projection_explodes_k_columns_and_keeps_rows(image_features):
     assert projected.columns == ["path", "label", "split"] + [f"pca_{i}" for i in range(1, k + 1)]
     table = to_pandas_table(projected)
     source = {r.path: r for r in image_features.collect()}
-    assert len(table) == len(source) == 48
-    assert table.groupby("label").size().to_dict() == dict.fromkeys(CLASSES, 8)
+    assert len(table) == len(source) == 60
+    assert table.groupby("label").size().to_dict() == dict.fromkeys(CLASSES, 10)
 
-    # Spark's PCA projects without centering: x . axis; axes match numpy's up to sign.
+    # (x - mean of Training) . axis, every row; axes match numpy's up to sign.
+    training = _training_matrix(image_features)
+    _, axes = _numpy_ratios(training, standardize=False)
     matrix = np.array([source[p].features for p in table["path"]], dtype=np.float64)
-    _, axes = _numpy_ratios(matrix, standardize=False)
     spark_values = table[[f"pca_{i}" for i in range(1, k + 1)]].to_numpy()
-    numpy_values = matrix @ axes[:, :k]
+    numpy_values = (matrix - training.mean(axis=0)) @ axes[:, :k]
     signs = np.sign((spark_values * numpy_values).sum(axis=0))
     np.testing.assert_allclose(spark_values, numpy_values * signs, rtol=1e-4, atol=1e-3)
+    # Centred: the Training rows' components average 0.
+    training_rows = table[table["split"] == "Training"][[f"pca_{i}" for i in range(1, k + 1)]]
+    np.testing.assert_allclose(training_rows.mean().to_numpy(), 0, atol=1e-3)
 
 
 def test_select_k_on_known_spectrum():
@@ -84,13 +108,12 @@ def test_select_k_on_known_spectrum():
     assert [select_k(ratios, t) for t in (0.4, 0.5, 0.8, 0.81, 0.95, 1.0)] == [1, 1, 2, 3, 3, 4]
 
 
-@pytest.mark.parametrize("threshold", [0, -0.1, 1.5, "0.9", None])
-def test_threshold_outside_unit_interval_is_refused(threshold):
-    with pytest.raises(ReductionConfigError, match=r"reduction\.variance_threshold"):
-        select_k(np.array([0.6, 0.4]), threshold)
-
-
-@pytest.mark.parametrize("k", [0, 49, 2000, 2.5])
-def test_k_beyond_images_or_features_is_refused(image_features, k):
+@pytest.mark.parametrize("k", [49, 2000])
+def test_k_beyond_training_images_or_features_is_refused(image_features, k):
     with pytest.raises(ReductionConfigError, match=r"reduction\.k=.*\[1, 48\]"):
         fit_reduction(image_features, {"k": k})
+
+
+def test_no_featurized_image_stops_with_one_line_naming_the_rejected_list(image_features):
+    message = user_error(fit_reduction, image_features.limit(0), {"k": None})
+    assert "rejected_images.csv" in message and "\n" not in message

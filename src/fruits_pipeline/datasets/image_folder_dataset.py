@@ -58,6 +58,26 @@ def list_folder(root: str) -> tuple[int, Counter] | None:
     return images, ignored
 
 
+def label_and_split(
+    path: Column, root_parts: int, label_depth: int | None
+) -> tuple[Column, Column]:
+    """The label rule (see ``ImageFolderDataset``) on ``path``, below a root of ``root_parts``
+    "/"-separated parts as Spark spells paths (``file:/a/b`` has 3)."""
+    parts = F.split(path, "/")
+    # Folders between the root and the file name.
+    folders = F.slice(parts, root_parts + 1, F.size(parts) - root_parts - 1)
+    first = F.lower(F.try_element_at(folders, F.lit(1)))
+    # A split folder counts only with a class folder below it.
+    split = F.coalesce(
+        *[F.when((F.size(folders) >= 2) & (first == n), F.lit(s)) for n, s in SPLITS.items()]
+    )
+    if label_depth is None:
+        return F.lit(None).cast("string"), split
+    index = F.when(split.isNull(), 0).otherwise(1) + label_depth
+    label = F.when(index <= F.size(folders), F.element_at(folders, index))
+    return label, split
+
+
 class ImageFolderDataset(AbstractDataset[None, DataFrame]):
     """Photos below a folder, one row per ``.jpg``/``.jpeg``: path, label, split, size_bytes,
     modified, content (the bytes, read only when a query uses them).
@@ -137,7 +157,7 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         )
         path, filesystem = hadoop_filesystem(self._filepath)
         root = filesystem.makeQualified(path).toString().rstrip("/")
-        label, split = self._label_and_split(F.col("path"), len(root.split("/")))
+        label, split = label_and_split(F.col("path"), len(root.split("/")), self._label_depth)
         return files.select(
             "path",
             label.alias("label"),
@@ -146,21 +166,6 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
             F.col("modificationTime").alias("modified"),
             "content",
         )
-
-    def _label_and_split(self, path: Column, root_parts: int) -> tuple[Column, Column]:
-        parts = F.split(path, "/")
-        # Folders between the root and the file name.
-        folders = F.slice(parts, root_parts + 1, F.size(parts) - root_parts - 1)
-        first = F.lower(F.try_element_at(folders, F.lit(1)))
-        # A split folder counts only with a class folder below it.
-        split = F.coalesce(
-            *[F.when((F.size(folders) >= 2) & (first == n), F.lit(s)) for n, s in SPLITS.items()]
-        )
-        if self._label_depth is None:
-            return F.lit(None).cast("string"), split
-        index = F.when(split.isNull(), 0).otherwise(1) + self._label_depth
-        label = F.when(index <= F.size(folders), F.element_at(folders, index))
-        return label, split
 
     def save(self, data: DataFrame) -> None:
         raise DatasetError(f"{type(self).__name__} is read-only: photos are the input.")

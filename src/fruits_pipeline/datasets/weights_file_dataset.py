@@ -55,7 +55,9 @@ class WeightsFileDataset(AbstractDataset[None, WeightsFile]):
         if self._keras_download:
             return WeightsFile(name=KERAS_IMAGENET, content=None)
         try:
-            with self._fs.open(get_filepath_str(PurePosixPath(self._path), self._protocol), "rb") as file:
+            with self._fs.open(
+                get_filepath_str(PurePosixPath(self._path), self._protocol), "rb"
+            ) as file:
                 content = file.read()
         except FileNotFoundError:
             raise UserError(
