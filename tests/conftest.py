@@ -118,3 +118,10 @@ def newest_version(output: Path) -> Path:
     committed = sorted(output.glob(f"*/{output.name}/_SUCCESS"))
     assert committed, f"no committed version under {output}"
     return committed[-1].parent
+
+
+def newest_file(output: Path) -> Path:
+    """The newest version of a versioned single-file output: <output>/<version>/<name>."""
+    versions = sorted(output.glob(f"*/{output.name}"))
+    assert versions, f"no version under {output}"
+    return versions[-1]

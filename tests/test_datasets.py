@@ -1,10 +1,26 @@
-"""The project's datasets: versions count only once complete; missing optional input is None."""
+"""The project's datasets: versions count only once complete; bundles load whole; atomic files."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
 from kedro.io.core import Version
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import PCA, StandardScaler
+from pyspark.ml.linalg import Vectors
 
-from fruits_pipeline.datasets import CommittedSparkDataset, OptionalSparkDataset
+from fruits_pipeline.artifacts import ModelBundle
+from fruits_pipeline.datasets import (
+    AtomicDataset,
+    CommittedSparkDataset,
+    ModelBundleDataset,
+    OptionalSparkDataset,
+)
+from fruits_pipeline.hooks import prune_versions
+from tests.conftest import user_error
 
 
 def save(filepath: str, version: str, frame) -> None:
@@ -37,3 +53,85 @@ def test_optional_input_is_none_until_a_version_is_committed(spark, tmp_path):
     assert latest(filepath, OptionalSparkDataset) is None
     save(filepath, "2026-01-01T00.00.00.000Z", spark.createDataFrame([(1,)], "id int"))
     assert latest(filepath, OptionalSparkDataset).count() == 1
+
+
+def small_bundle(spark, featurizer, classified: bool = True) -> ModelBundle:
+    """A real bundle: scaler + PCA (and a classifier) fitted on 24 random 8-d rows."""
+    rng = np.random.default_rng(0)
+    rows = [(Vectors.dense(rng.normal(size=8)), float(i % 2)) for i in range(24)]
+    frame = spark.createDataFrame(rows, ["features_scaled_in", "label_index"])
+    reduction = Pipeline(
+        stages=[
+            StandardScaler(inputCol="features_scaled_in", outputCol="scaled", withMean=True),
+            PCA(k=2, inputCol="scaled", outputCol="pca"),
+        ]
+    ).fit(frame)
+    classifier = None
+    if classified:
+        classifier = Pipeline(
+            stages=[LogisticRegression(featuresCol="pca", labelCol="label_index", maxIter=5)]
+        ).fit(reduction.transform(frame))
+    manifest = {"classes": ["a", "b"] if classified else [], "reports": ["summary.md"]}
+    return ModelBundle(featurizer, reduction, classifier, manifest, {"summary.md": b"# run"})
+
+
+def test_bundle_round_trip_and_only_complete_bundles_load(spark, tmp_path, tflite_featurizer):
+    filepath = str(tmp_path / "model_bundle")
+
+    def dataset(version=None, model_version=None):
+        return ModelBundleDataset(
+            filepath=filepath, version=Version(None, version), model_version=model_version
+        )
+
+    assert "run `kedro run`" in user_error(dataset().load)
+    dataset("2026-01-01T00.00.00.000Z").save(small_bundle(spark, tflite_featurizer))
+    # A later run died while writing: no _SUCCESS, never loaded.
+    dataset("2026-02-01T00.00.00.000Z").save(small_bundle(spark, tflite_featurizer, False))
+    (tmp_path / "model_bundle" / "2026-02-01T00.00.00.000Z" / "model_bundle" / "_SUCCESS").unlink()
+
+    loaded = dataset().load()
+    assert loaded.version == "2026-01-01T00.00.00.000Z"
+    assert loaded.featurizer == tflite_featurizer
+    assert loaded.featurizer.payload == tflite_featurizer.payload
+    assert loaded.featurizer.fingerprint == tflite_featurizer.fingerprint
+    assert loaded.reports == {"summary.md": b"# run"} and loaded.k == 2
+    assert loaded.classifier is not None
+
+    named = user_error(dataset(model_version="2026-02-01T00.00.00.000Z").load)
+    assert "no complete model bundle of that version" in named
+    assert "2026-01-01T00.00.00.000Z" in named  # the versions there are
+
+    # Corrupt: complete marker, but the manifest is gone.
+    (
+        tmp_path / "model_bundle" / "2026-01-01T00.00.00.000Z" / "model_bundle" / "manifest.json"
+    ).unlink()
+    assert "is corrupt or incomplete" in user_error(dataset().load)
+
+
+def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "rejected.csv"
+    dataset = AtomicDataset(
+        dataset={"type": "pandas.CSVDataset", "save_args": {"index": False}}, filepath=str(target)
+    )
+    dataset.save(pd.DataFrame({"path": ["a.jpg"], "reason": ["empty"]}))
+    before = target.read_bytes()
+    with pytest.raises(DatasetError):
+        dataset.save(pd.DataFrame({"path": [object()], "reason": [BrokenStr()]}))
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rejected.csv"]  # no temp file left
+
+
+class BrokenStr:
+    def __str__(self):
+        raise OSError("disk full")
+
+
+def test_prune_keeps_the_newest_and_the_protected_versions(spark, tmp_path):
+    root = tmp_path / "features.parquet"
+    versions = [f"2026-0{month}-01T00.00.00.000Z" for month in range(1, 7)]
+    for version in versions:
+        (root / version / "features.parquet").mkdir(parents=True)
+    pruned = prune_versions(str(root), keep=2, protected={versions[0]})
+    assert pruned == [versions[3], versions[2], versions[1]]
+    assert sorted(p.name for p in root.iterdir()) == [versions[0], *versions[4:]]
+    assert prune_versions(str(tmp_path / "never_written"), keep=2, protected=set()) == []

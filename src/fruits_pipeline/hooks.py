@@ -108,7 +108,8 @@ class RetentionHooks:
 
     Every versioned output (local or S3, listed through Hadoop's FileSystem) keeps its
     newest ``keep_versions`` version folders; older ones are deleted, except the versions
-    of the newest complete bundle and of ``model_version``. What is pruned is logged.
+    of the newest ``keep_versions`` complete bundles and of ``model_version`` (so a kept
+    bundle keeps its run's features and tables). What is pruned is logged.
     """
 
     def __init__(self) -> None:
@@ -126,9 +127,9 @@ class RetentionHooks:
         if "model_bundle" not in pipeline.all_outputs():
             return
         keep = catalog.load("params:keep_versions")
-        protected = {catalog.load("params:model_version")}
         bundle_root = next(uri for uri, name in self._versioned.items() if name == "model_bundle")
-        protected |= set(complete_versions(bundle_root)[:1])
+        # The runs of the bundles that stay keep their features and tables too.
+        protected = {catalog.load("params:model_version"), *complete_versions(bundle_root)[:keep]}
         for uri, name in sorted(self._versioned.items(), key=lambda item: item[1]):
             pruned = prune_versions(uri, keep, protected - {None})
             if pruned:

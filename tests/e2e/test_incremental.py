@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import copy_subset, newest_version, sample_files
+from tests.conftest import copy_subset, newest_file, newest_version, sample_files
 from tests.e2e.conftest import kedro
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,7 @@ def file_key(path) -> str:
 
 def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, weights_path):
     images = copy_subset(tmp_path / "fruits", CLASSES, {"Training": 3, "Test": 1})
-    params = f"input_path={images},featurization.weights={weights_path},reduction.k=2"
+    params = f"input_path={images},reduction.k=2"
     first_log = kedro(project_copy, "run", "--params", f"{params},incremental=true").stdout
     assert "no stored image_features yet" in first_log
     first = features_by_file(project_copy)
@@ -61,7 +61,7 @@ def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, wei
     assert "incremental: 6 stored features reused, 2 dropped" in second_log
     assert "5 new or changed images to featurize" in second_log
     assert re.search(r"featurized 5/5 images", second_log)
-    assert "files seen 11 = reused 6 + featurized 5 + rejected 0" in second_log
+    assert "images seen 5 = featurized 5 + rejected 0" in second_log
 
     second = features_by_file(project_copy)
     key = lambda path: "/".join(path.parts[-3:])  # noqa: E731
@@ -76,7 +76,7 @@ def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, wei
     )
     assert second["label"].value_counts().to_dict() == {"Kiwi": 5, "Lemon": 3, "Apple Red 1": 3}
     # PCA refit on the merged set: every image is in the reduced table.
-    table = pd.read_csv(project_copy / "data" / "05_model_input" / "pca_features.csv")
+    table = pd.read_csv(newest_file(project_copy / "data" / "05_model_input" / "pca_features.csv"))
     assert len(table) == 11
     assert pd.read_csv(project_copy / "data" / "08_reporting" / "rejected_images.csv").empty
 
@@ -85,3 +85,18 @@ def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, wei
     rejected = pd.read_csv(project_copy / "data" / "08_reporting" / "rejected_images.csv")
     assert [p.split("/")[-1] for p in rejected["path"]] == [untouched.name]
     assert len(features_by_file(project_copy)) == 10
+
+    # Another featurizer (image size): nothing stored is reused, and the log says why.
+    third_log = " ".join(
+        kedro(
+            project_copy,
+            "run",
+            "--params",
+            f"{params},incremental=true,featurization.image_size=160",
+        ).stdout.split()
+    )
+    assert "incremental: the featurizer changed" in third_log
+    assert "re-featurizing every image" in third_log
+    third = features_by_file(project_copy)
+    assert third["featurizer"].nunique() == 1
+    assert third["featurizer"].iloc[0] != second["featurizer"].iloc[0]

@@ -1,4 +1,4 @@
-"""``kedro run --env local`` over 10 real classes, checked from the files it writes."""
+"""``kedro run --env local`` over real classes, checked from the files it writes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from kedro.framework.project import configure_project
 from PIL import Image
 
 from fruits_pipeline.pipeline_registry import register_pipelines
-from tests.conftest import SAMPLE, copy_subset, newest_version, sample_files
+from tests.conftest import SAMPLE, copy_subset, newest_file, newest_version, sample_files
 from tests.e2e.conftest import kedro, project_env
 
 pytestmark = pytest.mark.e2e
@@ -30,84 +30,312 @@ def run_predict(project: Path, *photos: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_kedro_run_local_writes_every_output(project_copy, tmp_path, weights_path):
+def kedro_fails(project: Path, *args: str, env: dict | None = None) -> str:
+    """Run kedro expecting a user error: exit 2, no traceback; the output, unwrapped."""
+    kedro_cli = Path(sys.executable).with_name("kedro")
+    result = subprocess.run(
+        [str(kedro_cli), *args], cwd=project, env={**project_env(), **(env or {})},
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert "Traceback" not in output and "│" not in output, output[-3000:]  # no rich traceback
+    return output
+
+
+def bundles(project: Path) -> list[Path]:
+    """Complete model bundles, oldest first."""
+    root = project / "data" / "06_models" / "model_bundle"
+    return sorted(p.parent for p in root.glob("*/model_bundle/_SUCCESS"))
+
+
+def predictions_csv(project: Path, photos: Path, *params: str) -> bytes:
+    kedro(
+        project, "run", "--pipelines", "prediction",
+        "--params", ",".join([f"predict_path={photos}", *params]),
+    )  # fmt: skip
+    return (project / "data" / "07_model_output" / "predictions.csv").read_bytes()
+
+
+def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR0915
+    project_copy, tmp_path, weights_path
+):
     images = copy_subset(tmp_path / "fruits", CLASSES, {"Training": 4, "Test": 2})
     expected = pd.Series([p.parent.name for p in images.rglob("*.jpg")]).value_counts().sort_index()
     assert len(expected) == 10 and expected.sum() == 60
 
-    kedro(
-        project_copy, "run", "--env", "local",
-        "--params", f"input_path={images},featurization.weights={weights_path}",
-    )  # fmt: skip
+    kedro(project_copy, "run", "--env", "local", "--params", f"input_path={images}")
 
     data = project_copy / "data"
     features = pd.read_parquet(newest_version(data / "04_feature" / "image_features.parquet"))
     assert list(features.columns) == [
-        "path",
-        "label",
-        "split",
-        "size_bytes",
-        "modified",
-        "features",
-    ]
+        "path", "label", "split", "size_bytes", "modified", "featurizer", "features"
+    ]  # fmt: skip
     assert len(features) == 60
     assert features["label"].value_counts().sort_index().to_dict() == expected.to_dict()
     assert features["split"].value_counts().to_dict() == {"Training": 40, "Test": 20}
     assert features["features"].map(len).eq(1280).all()
 
-    explained = pd.read_csv(data / "08_reporting" / "explained_variance.csv")
-    assert list(explained.columns) == ["component", "ratio", "cumulative"]
-    k = int((explained["cumulative"] < 0.90 - 1e-9).sum()) + 1
+    (bundle,) = bundles(project_copy)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    reports = bundle / "reports"
+    featurizer = json.loads((bundle / "featurizer.json").read_text())
+    assert features["featurizer"].unique().tolist() == [featurizer["fingerprint"]]
+    assert manifest["featurizer"] == featurizer
+    assert featurizer["weights_name"] == Path(weights_path).name
+    assert featurizer["weights_sha256"] == (
+        "6714965a05ee6d8568343664bb9cda7456c6eb1fa190a6f5eb39bf087068b100"
+    )  # ../shared/weights/SOURCE.md
+    assert manifest["version"] == bundle.parent.name
+    assert manifest["classes"] == CLASSES
+    assert manifest["input"]["images"]["Test"] == dict.fromkeys(CLASSES, 2)
+    assert manifest["input"]["rejected"] == 0 and manifest["input"]["split"] == "folders"
+    assert manifest["project_version"] and len(manifest["git_commit"] or "x" * 40) == 40
+    for part in ("reduction/metadata", "classifier/metadata", "featurizer.tflite"):
+        assert (bundle / part).exists(), part
 
-    table = pd.read_csv(data / "05_model_input" / "pca_features.csv")
+    explained = pd.read_csv(reports / "explained_variance.csv")
+    k = int((explained["cumulative"] < 0.90 - 1e-9).sum()) + 1
+    assert manifest["k"] == k
+    table = pd.read_csv(newest_file(data / "05_model_input" / "pca_features.csv"))
     assert list(table.columns) == ["path", "label", "split"] + [f"pca_{i}" for i in range(1, k + 1)]
     assert len(table) == 60
     assert table["label"].value_counts().sort_index().to_dict() == expected.to_dict()
-    parquet = pd.read_parquet(newest_version(data / "05_model_input" / "pca_features.parquet"))
-    assert sorted(parquet["path"]) == sorted(table["path"])
+    assert (
+        newest_file(data / "05_model_input" / "pca_features.csv").parent.name
+        == (manifest["version"])
+    )  # one run, one version for every output
 
     assert pd.read_csv(data / "08_reporting" / "rejected_images.csv").empty
-    # Versioned models: <name>/<version>/<name>/, marked complete last.
-    for model in ("reduction_model", "classifier"):
-        (saved,) = (data / "06_models" / model).glob(f"*/{model}/_SUCCESS")
-        assert (saved.parent / "metadata").is_dir()
     for name in ("scree_plot", "label_counts", "sample_grid", "pca_scatter", "confusion_matrix"):
-        with Image.open(data / "08_reporting" / f"{name}.png") as plot:
+        with Image.open(reports / f"{name}.png") as plot:
             assert plot.format == "PNG" and plot.width > 400, name
-
-    metrics = json.loads((data / "08_reporting" / "classification_metrics.json").read_text())
+    metrics = json.loads((reports / "classification_metrics.json").read_text())
     assert metrics["n_test_images"] == 20
     assert sorted(metrics["per_class"]) == CLASSES
     assert metrics["accuracy"] >= 0.8  # 10 classes: chance is 0.1
-    summary = (data / "08_reporting" / "summary.md").read_text()
+    assert manifest["metrics"]["accuracy"] == metrics["accuracy"]
+    summary = (reports / "summary.md").read_text()
     assert f"k = {k}" in summary and f"{metrics['accuracy']:.2%}" in summary
 
-    # Photos the classifier never saw: the CLI and the prediction pipeline.
-    unseen = [sample_files("Test", label)[-1] for label in CLASSES[:3]]
-    single = run_predict(project_copy, str(unseen[0]))
-    assert single.returncode == 0, single.stderr
-    assert single.stdout.splitlines()[0] in CLASSES
+    # Photos the classifier never saw (the sample's last Test photo of a class).
+    unseen = {label: sample_files("Test", label)[-1] for label in CLASSES[:3]}
+    photos = tmp_path / "to_predict"
+    photos.mkdir()
+    for label, path in unseen.items():
+        shutil.copy(path, photos / f"{label}_{path.name}")
+    before = predictions_csv(project_copy, photos)
+    predictions = pd.read_csv(data / "07_model_output" / "predictions.csv")
+    assert len(predictions) == 3
+    truth = predictions["path"].map(lambda p: Path(p).name.split("_")[0])
+    assert (predictions["predicted_label"] == truth).all(), predictions
+    assert predictions["probability"].between(0, 1).all()
+
+    # The bundle's featurizer is used, whatever the parameters say now.
+    assert predictions_csv(project_copy, photos, "featurization.image_size=160") == before
+
+    # The CLI runs the same node: the same answers as predictions.csv.
+    cli = run_predict(project_copy, *(str(p) for p in sorted(photos.iterdir())))
+    assert cli.returncode == 0, cli.stderr
+    answers = [line for line in cli.stdout.splitlines() if not line.startswith(("#", " "))]
+    assert answers == predictions.sort_values("path")["predicted_label"].tolist()
     junk = tmp_path / "notes.jpg"
     junk.write_text("not a photo")
-    mixed = run_predict(project_copy, str(unseen[1]), str(junk))
-    assert mixed.returncode != 0
+    mixed = run_predict(project_copy, str(next(photos.iterdir())), str(junk))
+    assert mixed.returncode == 1
     assert [line for line in mixed.stderr.splitlines() if str(junk) in line] == [
         f"fruits-predict: {junk}: not an image format Pillow can read; replace or remove the file"
     ]
     assert mixed.stdout.splitlines()[1] in CLASSES  # after the "# path" header
+    missing = run_predict(project_copy, str(tmp_path / "nowhere.jpg"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
 
+
+SITECUSTOMIZE = """
+import os, signal
+target = os.environ.get("FRUITS_TEST_STOP_AT")
+if target:
+    import fruits_pipeline.datasets.model_bundle_dataset as bundle_dataset
+    write_bytes = bundle_dataset.write_bytes
+
+    def stop_at(uri, content):
+        if uri.endswith(target):
+            if os.environ.get("FRUITS_TEST_STOP_HOW") == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError("injected failure while writing " + uri)
+        write_bytes(uri, content)
+
+    bundle_dataset.write_bytes = stop_at
+"""
+
+
+@pytest.mark.parametrize("how", ["kill", "raise"])
+def test_run_dying_after_its_pca_leaves_predictions_unchanged(project_copy, tmp_path, how):
+    """A run killed (SIGKILL) or failing after it saved its PCA and classifier, between two
+    report writes, leaves the previous bundle in charge: predictions are byte-identical."""
+    images = copy_subset(tmp_path / "fruits", CLASSES[:4], {"Training": 3, "Test": 1})
+    kedro(project_copy, "run", "--params", f"input_path={images}")
     photos = tmp_path / "to_predict"
     photos.mkdir()
-    for path in unseen:
-        shutil.copy(path, photos / f"{path.parent.name}_{path.name}")
-    kedro(
-        project_copy, "run", "--env", "local", "--pipelines", "prediction",
-        "--params", f"predict_path={photos},featurization.weights={weights_path}",
+    for label in CLASSES[:4]:
+        shutil.copy(sample_files("Test", label)[-1], photos / f"{label}.jpg")
+    before = predictions_csv(project_copy, photos)
+    (old,) = bundles(project_copy)
+
+    # Another training run (other images, another k) that dies in the middle of its bundle.
+    more = copy_subset(tmp_path / "more", CLASSES[:6], {"Training": 4, "Test": 2})
+    hook = tmp_path / "inject"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    kedro_cli = Path(sys.executable).with_name("kedro")
+    env = {
+        **project_env(), "PYTHONPATH": str(hook), "FRUITS_TEST_STOP_HOW": how,
+        "FRUITS_TEST_STOP_AT": "reports/sample_grid.png",
+    }  # fmt: skip
+    died = subprocess.run(
+        [str(kedro_cli), "run", "--params", f"input_path={more},reduction.k=3"],
+        cwd=project_copy, env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
-    predictions = pd.read_csv(data / "07_model_output" / "predictions.csv")
-    assert len(predictions) == 3
-    assert set(predictions["predicted_label"]) <= set(CLASSES)
-    assert predictions["probability"].between(0, 1).all()
+    assert died.returncode != 0
+    root = project_copy / "data" / "06_models" / "model_bundle"
+    (partial,) = (p for p in root.glob("*/model_bundle") if p.parent.name != old.parent.name)
+    assert (partial / "reduction" / "metadata").is_dir()  # its PCA was saved ...
+    assert (partial / "classifier" / "metadata").is_dir()  # ... and its classifier
+    assert (partial / "reports" / "label_counts.png").is_file()  # one report written ...
+    assert not (partial / "reports" / "sample_grid.png").exists()  # ... not the next one
+    assert not (partial / "_SUCCESS").exists()
+    assert bundles(project_copy) == [old]
+
+    assert predictions_csv(project_copy, photos) == before
+
+
+LAYOUTS = {
+    # (b) one split folder given directly, as the seeds do: no Test split -> holdout.
+    "split_folder": lambda root: copy_subset(root, CLASSES[:3], {"Test": 5}) / "Test",
+    # (c) flat: root/<class>/*.jpg.
+    "flat": lambda root: _flat(root, CLASSES[:3], 5),
+    # (d) deeper: root/<split>/<class>/<sub>/*.jpg.
+    "nested": lambda root: _nested(root, CLASSES[:3]),
+}
+
+
+def _flat(root: Path, classes: list[str], n: int) -> Path:
+    for label in classes:
+        (root / label).mkdir(parents=True)
+        for path in sample_files("Training", label)[:n]:
+            shutil.copy(path, root / label / path.name)
+    return root
+
+
+def _nested(root: Path, classes: list[str]) -> Path:
+    for split, n in (("Training", 4), ("Test", 2)):
+        for label in classes:
+            for i, path in enumerate(sample_files(split, label)[:n]):
+                target = root / split / label / f"take_{i % 2}"
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, target / path.name)
+    return root
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_folder_layout_runs(project_copy, tmp_path, layout):
+    folder = LAYOUTS[layout](tmp_path / "photos")
+    n_images = len(list(folder.rglob("*.jpg")))
+    kedro(project_copy, "run", "--params", f"input_path={folder},reduction.k=2")
+
+    (bundle,) = bundles(project_copy)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["classes"] == CLASSES[:3]
+    features = pd.read_parquet(
+        newest_version(project_copy / "data" / "04_feature" / "image_features.parquet")
+    )
+    assert len(features) == n_images and features["label"].notna().all()
+    assert sorted(features["label"].unique()) == CLASSES[:3]
+    metrics = json.loads((bundle / "reports" / "classification_metrics.json").read_text())
+    summary = (bundle / "reports" / "summary.md").read_text()
+    if layout == "nested":
+        assert manifest["input"]["split"] == "folders"
+        assert metrics["n_test_images"] == 6
+    else:  # 5 per class, test_fraction 0.2: one Test image per class
+        assert manifest["input"]["split"].startswith("holdout")
+        assert "holdout" in summary
+        assert metrics["n_test_images"] == 3
+        assert features["split"].value_counts().to_dict() == {"Training": 12, "Test": 3}
+
+
+def test_one_class_skips_classification_but_writes_the_rest(project_copy, tmp_path):
+    folder = _flat(tmp_path / "photos", ["Kiwi"], 3)
+    log = kedro(project_copy, "run", "--params", f"input_path={folder},reduction.k=2").stdout
+    assert "classification skipped: 1 class(es)" in " ".join(log.split())
+    (bundle,) = bundles(project_copy)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["classes"] == [] and manifest["classifier"].startswith("skipped")
+    assert (bundle / "reduction" / "metadata").is_dir()
+    assert not (bundle / "classifier").exists()
+    assert "classifier: skipped" in (bundle / "reports" / "summary.md").read_text()
+
+
+def test_retention_keeps_the_newest_versions(project_copy, tmp_path):
+    """keep_versions=2: older version folders of every versioned output are pruned,
+    never the one named by model_version."""
+    data = project_copy / "data"
+    outputs = {
+        "04_feature/image_features.parquet": "image_features.parquet",
+        "05_model_input/pca_features.parquet": "pca_features.parquet",
+        "06_models/model_bundle": "model_bundle",
+    }
+    old = [f"2026-01-0{day}T00.00.00.000Z" for day in range(1, 5)]
+    for folder, name in outputs.items():
+        for version in old:
+            (data / folder / version / name).mkdir(parents=True)
+            (data / folder / version / name / "_SUCCESS").touch()
+    folder = _flat(tmp_path / "photos", CLASSES[:2], 3)
+    log = kedro(
+        project_copy, "run",
+        "--params", f"input_path={folder},reduction.k=2,keep_versions=2,model_version={old[0]}",
+    ).stdout  # fmt: skip
+    for folder, _name in outputs.items():
+        kept = sorted(p.name for p in (data / folder).iterdir())
+        # the run's own version, the newest old one, and the protected model_version
+        assert kept[0] == old[0] and kept[1] == old[-1] and len(kept) == 3, (folder, kept)
+    assert "retention: removed 2 old version(s) of image_features" in " ".join(log.split())
+
+
+def test_bad_parameters_are_one_line_each(project_copy):
+    output = " ".join(
+        kedro_fails(
+            project_copy, "run", "--params",
+            "featurization.progress_interval_s=0,featurization.alpha=abc,"
+            "featurization.image_size=16,featurization.backend=onnx,reduction.k=0,"
+            "reduction.variance_threshold=1.5,ingestion.test_fraction=1,label_depth=0,"
+            "incremental=maybe,keep_versions=-1,featurization.bach_size=4",
+        ).split()
+    )  # fmt: skip
+    assert "11 invalid parameter(s)" in output
+    for line in (
+        "parameter featurization.progress_interval_s=0: Input should be greater than 0",
+        "parameter featurization.alpha='abc': must be a MobileNetV2 width",
+        "parameter featurization.image_size=16: Input should be greater than or equal to 32",
+        "parameter featurization.backend='onnx': Input should be 'tflite' or 'keras'",
+        "parameter reduction.k=0: Input should be greater than or equal to 1",
+        "parameter reduction.variance_threshold=1.5: Input should be less than or equal to 1",
+        "parameter ingestion.test_fraction=1: Input should be less than 1",
+        "parameter label_depth=0: Input should be greater than or equal to 1",
+        "parameter incremental='maybe': Input should be a valid boolean",
+        "parameter keep_versions=-1: Input should be greater than or equal to 1",
+        "parameter featurization.bach_size is unknown",
+    ):
+        assert line in output, line
+
+
+def test_weights_that_are_not_hdf5_stop_before_any_image(project_copy, tmp_path):
+    fake = tmp_path / "weights.h5"
+    fake.write_text("<html>not weights</html>")
+    output = " ".join(
+        kedro_fails(project_copy, "run", "--params", f"featurization.weights={fake}").split()
+    )
+    assert f"featurization.weights: {fake.name} is not an HDF5 file" in output
+    assert not (project_copy / "data" / "04_feature" / "image_features.parquet").exists()
 
 
 def test_kedro_viz_build_shows_every_node(project_copy):
@@ -120,9 +348,14 @@ def test_kedro_viz_build_shows_every_node(project_copy):
     }
     configure_project("fruits_pipeline")
     assert shown == {node.name for node in register_pipelines()["__default__"].nodes}
-    assert {"featurize_images", "fit_reduction", "train_classifier", "plot_sample_grid"} <= shown
+    assert {
+        "build_featurizer", "select_images_to_featurize", "featurize_images",
+        "merge_image_features", "fit_reduction", "train_classifier", "publish_model_bundle",
+    } <= shown  # fmt: skip
     datasets = {node["name"] for node in graph["nodes"] if node["type"] == "data"}
-    assert {"raw_images", "image_features", "pca_features", "scree_plot"} <= datasets
+    assert {"raw_images", "featurizer", "image_features", "pca_features", "model_bundle"} <= (
+        datasets
+    )
 
 
 @pytest.mark.parametrize("case", ["missing", "no_images"])
@@ -131,16 +364,11 @@ def test_bad_input_folder_stops_before_spark_work(project_copy, tmp_path, case):
     if case == "no_images":
         (folder / "Training" / "Kiwi").mkdir(parents=True)
         (folder / "Training" / "Kiwi" / "notes.txt").write_text("no photo here")
-    kedro_cli = Path(sys.executable).with_name("kedro")
-    result = subprocess.run(
-        [str(kedro_cli), "run", "--env", "local", "--params", f"input_path={folder}"],
-        cwd=project_copy, env={**project_env(), "COLUMNS": "1000"}, capture_output=True,
-        text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode != 0
-    output = " ".join((result.stdout + result.stderr).split())  # rich wraps long lines
+    output = " ".join(
+        kedro_fails(project_copy, "run", "--params", f"input_path={folder}").split()
+    )  # rich wraps long lines
     problem = "does not exist" if case == "missing" else "has no .jpg/.jpeg file"
-    assert f"Input folder {folder} (dataset 'raw_images') {problem}" in output
+    assert f"Input folder {folder} {problem}" in output
     assert "--params input_path=" in output
     assert not (project_copy / "data" / "04_feature" / "image_features.parquet").exists()
 

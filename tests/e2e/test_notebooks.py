@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from jupyter_client.manager import KernelManager
+from kedro.io.core import generate_timestamp
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -66,6 +67,23 @@ def test_repo_notebooks_have_no_outputs():
             assert cell.execution_count is None, f"{name}: cell {cell.source[:60]!r}"
 
 
+def png_count(nb: nbformat.NotebookNode) -> int:
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def stdout(nb: nbformat.NotebookNode) -> str:
+    return "".join(
+        output.text
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if output.output_type == "stream" and output.name == "stdout"
+    )
+
+
 @pytest.mark.e2e
 def test_notebooks_run_on_pipeline_outputs(project_copy, tmp_path, weights_path):
     images = copy_subset(tmp_path / "fruits", CLASSES, {"Training": 3, "Test": 2})
@@ -75,6 +93,20 @@ def test_notebooks_run_on_pipeline_outputs(project_copy, tmp_path, weights_path)
         project_copy, "run", "--env", "local",
         "--params", f"input_path={images},featurization.weights={weights_path}",
     )  # fmt: skip
+    data = project_copy / "data"
+    bundles = data / "06_models" / "model_bundle"
+    (version,) = (p.name for p in bundles.iterdir())
+    # A later run that died before its bundle was complete: it left a newer PCA table
+    # (3 rows) and a bundle folder without _SUCCESS. The notebook must not mix them in.
+    later = generate_timestamp()
+    assert later > version
+    table = data / "05_model_input" / "pca_features.csv"
+    (table / later).mkdir()
+    rows = (table / version / "pca_features.csv").read_text().splitlines(keepends=True)
+    (table / later / "pca_features.csv").write_text("".join(rows[:4]))
+    shutil.copytree(bundles / version, bundles / later)
+    (bundles / later / "model_bundle" / "_SUCCESS").unlink()
+
     notebooks = project_copy / "notebooks"
     notebooks.mkdir()
     for name in NAMES:
@@ -83,18 +115,19 @@ def test_notebooks_run_on_pipeline_outputs(project_copy, tmp_path, weights_path)
     eda = execute(notebooks / "01_eda.ipynb", FRUITS_DATA=str(images))
     outputs = [output for cell in eda.cells for output in cell.get("outputs", [])]
     assert not [output for output in outputs if output.output_type == "error"]
-    assert sum("image/png" in output.get("data", {}) for output in outputs) >= 2
+    assert png_count(eda) >= 2
     eda_text = "\n".join(cell_text(cell) for cell in eda.cells)
+    # Read through the catalog's raw_images, pointed at the folder by FRUITS_DATA.
+    assert "ImageFolderDataset(" in eda_text and str(images) in eda_text
     assert f"{n_images} images, 10 classes" in eda_text
 
     results = execute(notebooks / "02_results.ipynb", FRUITS_PROJECT=str(project_copy))
-    streams = "".join(
-        output.text
-        for cell in results.cells
-        for output in cell.get("outputs", [])
-        if output.output_type == "stream" and output.name == "stdout"
-    )
+    streams = stdout(results)
+    # One run's results: the newest complete bundle and the PCA table of its version.
+    assert f"model bundle: {version}\n" in streams
     assert f"rows: {n_images}\n" in streams
     # The default pipeline trains the classifier, so its metrics are there to report.
     assert "accuracy: " in streams and "macro F1: " in streams
-    assert "has not run" not in streams
+    assert "classifier skipped" not in streams
+    # The bundle's figures: scree plot, label counts, PCA scatter, confusion matrix.
+    assert png_count(results) >= 4

@@ -14,7 +14,13 @@ import pytest
 from scripts.local_s3 import BUCKET, LocalS3, free_port
 from tests.conftest import SMALL_CLASSES, copy_subset
 from tests.e2e.conftest import project_env
-from tests.s3.conftest import PREFIX, point_s3_local_at, s3_filesystem, upload_images
+from tests.s3.conftest import (
+    PREFIX,
+    newest_s3_version,
+    point_s3_local_at,
+    s3_filesystem,
+    upload_images,
+)
 
 pytestmark = [pytest.mark.s3, pytest.mark.e2e]
 
@@ -83,10 +89,11 @@ def test_server_stopped_mid_run_then_rerun_completes(
     # 1. A complete run: the outputs a reader relies on.
     kedro_with(project_copy, own_server.env, *run, ok=True)
     fs = s3_filesystem(own_server)
-    options = {"key": own_server.access_key, "secret": own_server.secret_key,
-               "client_kwargs": fs.client_kwargs}  # fmt: skip
-    table_uri = f"s3://{BUCKET}/{PREFIX}/05_model_input/pca_features.csv"
-    before = pd.read_csv(table_uri, storage_options=options)
+    features = f"{BUCKET}/{PREFIX}/04_feature/image_features.parquet"
+    bundles = f"{BUCKET}/{PREFIX}/06_models/model_bundle/*/model_bundle/_SUCCESS"
+    features_before = newest_s3_version(own_server, features)
+    bundles_before = fs.glob(bundles)
+    assert len(bundles_before) == 1
 
     # 2. The server goes away while the images are being featurized.
     process = subprocess.Popen(
@@ -105,10 +112,19 @@ def test_server_stopped_mid_run_then_rerun_completes(
     assert f"Reading the images failed (e.g. s3a://{BUCKET}/{PREFIX}/01_raw/fruits-360/" in output
     assert "fix that and rerun" in output
 
-    # 3. Server back (same data): the last complete outputs are intact, and a rerun completes.
+    # 3. Server back (same data): the newest committed features and the only complete bundle
+    # are still the first run's; a rerun completes and commits new ones.
     own_server.start()
     time.sleep(1)
-    assert pd.read_csv(table_uri, storage_options=options).equals(before)
+    fs.invalidate_cache()
+    assert newest_s3_version(own_server, features) == features_before
+    assert fs.glob(bundles) == bundles_before
     kedro_with(project_copy, own_server.env, *run, ok=True)
-    after = pd.read_csv(table_uri, storage_options=options)
-    assert len(after) == 18
+    fs.invalidate_cache()
+    after = newest_s3_version(own_server, features)
+    assert after != features_before
+    assert len(pd.read_parquet(after, storage_options={
+        "key": own_server.access_key, "secret": own_server.secret_key,
+        "client_kwargs": fs.client_kwargs,
+    })) == 18  # fmt: skip
+    assert len(fs.glob(bundles)) == 2

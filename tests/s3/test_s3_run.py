@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from scripts.local_s3 import BUCKET
-from tests.conftest import SMALL_CLASSES, copy_subset, newest_version
+from tests.conftest import SMALL_CLASSES, copy_subset, newest_file, newest_version
 from tests.e2e.conftest import kedro
 from tests.s3.conftest import (
     PREFIX,
@@ -32,18 +32,36 @@ def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weig
     (images / "notes.txt").write_text("not an image: ignored and counted in the log")
     assert upload_images(s3_env, images) == 19
     point_s3_local_at(project_copy, s3_env)
-    params = f"featurization.weights={weights_path},reduction.k=4"
+    fs = s3_filesystem(s3_env)
+    # The weights are data too: served by the same S3 server, with the env's endpoint.
+    weights_key = f"{BUCKET}/{PREFIX}/06_models/mobilenet_v2.weights.h5"
+    fs.put_file(weights_path, weights_key)
+    # Old versions from earlier runs: keep_versions=1 prunes them after this run.
+    stale = [
+        f"{BUCKET}/{PREFIX}/{folder}/2026-01-01T00.00.00.000Z/{name}/_SUCCESS"
+        for folder, name in (
+            ("04_feature/image_features.parquet", "image_features.parquet"),
+            ("06_models/model_bundle", "model_bundle"),
+        )
+    ]
+    for key in stale:
+        fs.pipe(key, b"")
+    params = f"featurization.weights=s3://{weights_key},reduction.k=4"
 
     started = time.monotonic()
-    kedro(project_copy, "run", "--env", "local", "--params", f"input_path={images},{params}")
+    kedro(
+        project_copy, "run", "--env", "local",
+        "--params", f"input_path={images},reduction.k=4,featurization.weights={weights_path}",
+    )  # fmt: skip
     local_seconds = time.monotonic() - started
     started = time.monotonic()
-    result = kedro(project_copy, "run", "--env", "s3_local", "--params", params)
+    result = kedro(
+        project_copy, "run", "--env", "s3_local", "--params", f"{params},keep_versions=1"
+    )
     s3_seconds = time.monotonic() - started
     print(f"wall time: local {local_seconds:.1f} s, S3 -> S3 {s3_seconds:.1f} s")
     assert "18 image files (.jpg/.jpeg), 1 other files ignored (1 .txt)" in result.stdout
 
-    fs = s3_filesystem(s3_env)
     options = {"key": s3_env.access_key, "secret": s3_env.secret_key,
                "client_kwargs": fs.client_kwargs}  # fmt: skip
     root = f"s3://{BUCKET}/{PREFIX}"
@@ -63,9 +81,10 @@ def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weig
     assert (remote[["label", "split"]] == local[["label", "split"]]).all().all()
     np.testing.assert_allclose(np.stack(remote["features"]), np.stack(local["features"]), atol=1e-5)
 
-    # The CSV table in the bucket: read with pandas through s3fs.
-    table = pd.read_csv(f"{root}/05_model_input/pca_features.csv", storage_options=options)
-    local_table = pd.read_csv(data / "05_model_input" / "pca_features.csv")
+    # The CSV table in the bucket (a version per run): read with pandas through s3fs.
+    (table_key,) = fs.glob(f"{BUCKET}/{PREFIX}/05_model_input/pca_features.csv/*/pca_features.csv")
+    table = pd.read_csv(f"s3://{table_key}", storage_options=options)
+    local_table = pd.read_csv(newest_file(data / "05_model_input" / "pca_features.csv"))
     assert (
         list(table.columns)
         == list(local_table.columns)
@@ -80,14 +99,14 @@ def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weig
         table.sort_index()[pcs].abs(), local_table.sort_index()[pcs].abs(), atol=1e-3
     )
 
-    # Every other output landed in the bucket too.
-    for key in (
-        "08_reporting/rejected_images.csv", "08_reporting/explained_variance.csv",
-        "08_reporting/scree_plot.png", "08_reporting/classification_metrics.json",
-        "08_reporting/summary.md",
-    ):  # fmt: skip
-        assert fs.exists(f"{BUCKET}/{PREFIX}/{key}"), key
+    # One complete model bundle in the bucket, with the run's reports; the stale versions
+    # are gone (keep_versions=1).
+    (marker,) = fs.glob(f"{BUCKET}/{PREFIX}/06_models/model_bundle/*/model_bundle/_SUCCESS")
+    bundle = marker.rsplit("/", 1)[0]
+    for name in ("manifest.json", "featurizer.tflite", "reduction/metadata/part-00000",
+                 "reports/summary.md", "reports/classification_metrics.json"):  # fmt: skip
+        assert fs.exists(f"{bundle}/{name}"), name
+    assert not any(fs.exists(key) for key in stale)
+    assert "retention: removed 1 old version(s) of model_bundle" in " ".join(result.stdout.split())
     newest_s3_version(s3_env, f"{BUCKET}/{PREFIX}/05_model_input/pca_features.parquet")
-    models = fs.glob(f"{BUCKET}/{PREFIX}/06_models/reduction_model/*/reduction_model/_SUCCESS")
-    assert len(models) == 1, models
     assert pd.read_csv(f"{root}/08_reporting/rejected_images.csv", storage_options=options).empty

@@ -109,8 +109,8 @@ def test_packaged_wheel_runs_through_spark_submit_s3_to_s3(
     fs = s3_filesystem(s3_env)
     options = {"key": s3_env.access_key, "secret": s3_env.secret_key,
                "client_kwargs": fs.client_kwargs}  # fmt: skip
-    root = f"s3://{BUCKET}/{PREFIX}"
-    table = pd.read_csv(f"{root}/05_model_input/pca_features.csv", storage_options=options)
+    (table_key,) = fs.glob(f"{BUCKET}/{PREFIX}/05_model_input/pca_features.csv/*/pca_features.csv")
+    table = pd.read_csv(f"s3://{table_key}", storage_options=options)
     assert len(table) == 18
     assert table.groupby("label").size().to_dict() == {label: 6 for label in SMALL_CLASSES}
     features = pd.read_parquet(

@@ -101,23 +101,21 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             return False
 
     def _load_uri(self) -> str:
-        if self._model_version:
-            uri = self._uri(self._get_load_path())
-            if not is_complete(uri):
-                raise UserError(
-                    f"model_version={self._model_version!r}: no complete model bundle of that "
-                    f"version under {self._shown()}. Complete versions: "
-                    f"{self.complete_versions() or 'none'}; drop --params model_version to use "
-                    "the newest."
-                )
-            return uri
         try:
-            return self._uri(self._get_load_path())
+            uri = self._uri(self._get_load_path())
         except VersionNotFoundError:
             raise UserError(
                 f"No trained model bundle under {self._shown()}: run `kedro run` (or "
                 "`make run`) first, or point model_version at an existing one."
             ) from None
+        if not is_complete(uri):  # a version named explicitly (model_version, load_version)
+            raise UserError(
+                f"model_version={uri.rstrip('/').split('/')[-2]!r}: no complete model bundle "
+                f"of that version under {self._shown()}. Complete versions: "
+                f"{self.complete_versions() or 'none'}; drop --params model_version to use "
+                "the newest."
+            )
+        return uri
 
     def load(self) -> ModelBundle:
         try:
@@ -126,7 +124,7 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             raise storage_error(self._shown(), error, "list model bundles in") from None
         try:
             manifest = json.loads(read_bytes(f"{uri}/manifest.json"))
-            settings = manifest["featurizer"]
+            settings = json.loads(read_bytes(f"{uri}/featurizer.json"))
             fingerprint = settings.pop("fingerprint")
             if settings["backend"] == "keras":
                 with np.load(io.BytesIO(read_bytes(f"{uri}/featurizer_keras.npz"))) as arrays:

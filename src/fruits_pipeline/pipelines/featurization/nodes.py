@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf
 
 from fruits_pipeline.datasets.hadoop_fs import glob_escape
+from fruits_pipeline.errors import UserError
 from fruits_pipeline.params import FeaturizationParams
 
 from .featurizer import Featurizer
@@ -242,7 +243,7 @@ def featurize_images(
             n_rows = featurized.count()
     except Py4JJavaError as error:  # the executors could not read the images
         cause = str(error.java_exception.toString()).splitlines()[0][:500]
-        raise OSError(
+        raise UserError(
             f"Reading the images failed (e.g. {files_to_featurize[0]}): {cause}. If the "
             "storage was unreachable or refused the credentials, fix that and rerun."
         ) from None

@@ -35,6 +35,7 @@ def publish_model_bundle(
     classification_metrics: dict[str, Any],
     rejected_images: pd.DataFrame,
     run_reports: dict[str, bytes],
+    reduction_params: dict[str, Any],
 ) -> ModelBundle:
     """Node: the run's featurizer, PCA, classifier, summary and reports as one bundle.
 
@@ -48,7 +49,7 @@ def publish_model_bundle(
         "git_commit": project_revision(),
         "featurizer": featurizer.settings(),
         "k": int(reduction_model.stages[-1].getK()),
-        "standardize": bool(reduction_model.stages[0].getWithStd()),
+        "reduction": reduction_params,
         "classes": [] if skipped else list(classifier.stages[1].labels),
         "classifier": f"skipped: {classifier.reason}" if skipped else "logistic regression",
         "input": {**input_summary, "rejected": len(rejected_images)},

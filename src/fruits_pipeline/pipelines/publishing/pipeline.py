@@ -16,6 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "classification_metrics",
                     "rejected_images",
                     "run_reports",
+                    "params:reduction",
                 ],
                 outputs="model_bundle",
                 name="publish_model_bundle",
