@@ -80,7 +80,7 @@ test-fast: setup
 # A real S3 server on 127.0.0.1:8333 (SeaweedFS) for the s3_local env; keys generated
 # at start into data/.s3/credentials.env (never in git).
 s3-up: venv
-	@test -f data/.s3/pid && echo "local S3 already running" || $(BIN)/python scripts/local_s3.py up
+	$(BIN)/python scripts/local_s3.py up
 
 s3-down: venv
 	$(BIN)/python scripts/local_s3.py down
@@ -119,5 +119,8 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Everything a run writes; the inputs stay: data/01_raw and the weights (*.h5) in 06_models.
 clean-outputs:
-	rm -rf data/04_feature/* data/05_model_input/* data/06_models/reduction_model data/08_reporting/*
+	rm -rf data/02_intermediate/* data/03_primary/* data/04_feature/* data/05_model_input/* \
+	  data/07_model_output/* data/08_reporting/*
+	find data/06_models -mindepth 1 -maxdepth 1 ! -name '*.h5' ! -name .gitkeep -exec rm -rf {} +
