@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fruits_pipeline.pipelines.featurization.model import (
+    ACCEPTED_FORMATS,
     RUNNERS,
     FeaturizerConfig,
     decode_image,
@@ -78,7 +79,7 @@ def featurize_photos(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fruits-predict", description=__doc__.splitlines()[0])
-    parser.add_argument("photos", nargs="+", help="image files (any format Pillow opens)")
+    parser.add_argument("photos", nargs="+", help=f"image files ({', '.join(ACCEPTED_FORMATS)})")
     parser.add_argument("--project", default=".", help="Kedro project folder (default: .)")
     parser.add_argument("--env", default="local", help="Kedro config env (default: local)")
     args = parser.parse_args(argv)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
-from PIL import Image
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+from fruits_pipeline.pipelines.featurization.model import open_image
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def plot_sample_grid(
         rows = samples[samples["label"] == label].sort_values("rank")
         for col, (path, content) in enumerate(zip(rows["path"], rows["content"], strict=True)):
             try:
-                with Image.open(io.BytesIO(content)) as image:
+                with open_image(content) as image:  # the featurizer's formats and cap
                     axes[row][col].imshow(image.convert("RGB"))
             except (OSError, ValueError) as error:
                 # Changed on disk since it was featurized (incremental mode reuses by key).
