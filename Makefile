@@ -18,7 +18,7 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
-.PHONY: setup system-deps venv jars data run run-full test test-fast viz lint format \
+.PHONY: setup system-deps venv lock jars data run run-full test test-fast viz lint format \
 	clean-outputs bench bench-pca docs s3-up s3-down s3-run package
 
 # Native BLAS/LAPACK: Spark ML's pure-Java fallback gave wrong PCA eigenvalues here.
@@ -36,11 +36,26 @@ system-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The tested set: every package at the version in constraints.txt (`make lock` writes it);
+# the build backend is pinned in pyproject.toml's [build-system].
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,viz]"
 	@touch $@
+
+# Re-resolve pyproject.toml's pins in a fresh venv and freeze the result, transitive
+# dependencies included (run after changing a pin, commit constraints.txt with it).
+lock:
+	@lock=$$(mktemp -d) && trap 'rm -rf "$$lock"' EXIT && \
+	$(PYTHON) -m venv "$$lock" && \
+	"$$lock/bin/python" -m pip install --quiet --upgrade pip && \
+	"$$lock/bin/python" -m pip install --quiet -e ".[dev,viz]" && \
+	{ echo "# The tested set, for pip install -c constraints.txt. Written by make lock from"; \
+	  echo "# pyproject.toml (Python $$("$$lock/bin/python" -c 'import platform; print(platform.python_version())'), $$(uname -s) $$(uname -m)): do not edit by hand."; \
+	  "$$lock/bin/python" -m pip freeze --all --exclude-editable | grep -v '^setuptools=='; \
+	} > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
+	@echo "constraints.txt: $$(grep -c '==' constraints.txt) pinned packages"
 
 # Real data from ../shared, copied (never committed): the sample and the weights.
 $(SAMPLE_DIR):

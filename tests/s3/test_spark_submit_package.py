@@ -80,6 +80,9 @@ def test_packaged_wheel_runs_through_spark_submit_s3_to_s3(
         capture_output=True, text=True, timeout=1500, check=False,
     )  # fmt: skip
     assert pip.returncode == 0, pip.stderr[-3000:]
+    node_packages = subprocess.run([str(venv / "bin" / "pip"), "freeze"], capture_output=True,
+                                   text=True, check=True).stdout.lower()  # fmt: skip
+    assert "kedro-viz" not in node_packages and "kedro==" in node_packages  # viz: people only
     for path in (conf_tarball, REPO / "deploy" / "entrypoint.py"):
         shutil.copy(path, install_dir / path.name)
     probe = "import fruits_pipeline; print(fruits_pipeline.__file__)"
