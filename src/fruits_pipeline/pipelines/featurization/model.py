@@ -42,7 +42,7 @@ RESIZE_FILTERS = {
 # likely first. JPEG: the data set and phone/camera photos (Pillow's JPEG reader also opens
 # MPO, the multi-picture JPEG some cameras write); PNG, WEBP, GIF, BMP, TIFF: what photos are
 # exported or shared as, and what a ".jpg" often really is. Not decoded: EPS/PS (Pillow hands
-# them to Ghostscript), PDF, PSD, ICO and Pillow's other ~35 rarely used readers: attack
+# them to Ghostscript), PDF, PSD, ICO and the rest of Pillow's rarely used readers: attack
 # surface with no use here. The featurizer, the sample grid and fruits-predict all use this.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 # Largest image accepted, in pixels: 8192 x 8192 = 67 MP covers phone (12-50 MP) and camera
