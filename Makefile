@@ -18,7 +18,7 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
-.PHONY: setup system-deps venv jars data run run-full test test-fast viz lint format \
+.PHONY: setup system-deps venv lock jars data run run-full test test-fast viz lint format \
 	clean-outputs bench bench-pca docs s3-up s3-down s3-run package
 
 # Native BLAS/LAPACK: Spark ML's pure-Java fallback gave wrong PCA eigenvalues here.
@@ -36,11 +36,26 @@ system-deps:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The tested set: every package at the version in constraints.txt (`make lock` writes it);
+# the build backend is pinned in pyproject.toml's [build-system].
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,viz]"
 	@touch $@
+
+# Re-resolve pyproject.toml's pins in a fresh venv and freeze the result, transitive
+# dependencies included (run after changing a pin, commit constraints.txt with it).
+lock:
+	@lock=$$(mktemp -d) && trap 'rm -rf "$$lock"' EXIT && \
+	$(PYTHON) -m venv "$$lock" && \
+	"$$lock/bin/python" -m pip install --quiet --upgrade pip && \
+	"$$lock/bin/python" -m pip install --quiet -e ".[dev,viz]" && \
+	{ echo "# The tested set, for pip install -c constraints.txt. Written by make lock from"; \
+	  echo "# pyproject.toml (Python $$("$$lock/bin/python" -c 'import platform; print(platform.python_version())'), $$(uname -s) $$(uname -m)): do not edit by hand."; \
+	  "$$lock/bin/python" -m pip freeze --all --exclude-editable | grep -v '^setuptools=='; \
+	} > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
+	@echo "constraints.txt: $$(grep -c '==' constraints.txt) pinned packages"
 
 # Real data from ../shared, copied (never committed): the sample and the weights.
 $(SAMPLE_DIR):
@@ -80,7 +95,7 @@ test-fast: setup
 # A real S3 server on 127.0.0.1:8333 (SeaweedFS) for the s3_local env; keys generated
 # at start into data/.s3/credentials.env (never in git).
 s3-up: venv
-	@test -f data/.s3/pid && echo "local S3 already running" || $(BIN)/python scripts/local_s3.py up
+	$(BIN)/python scripts/local_s3.py up
 
 s3-down: venv
 	$(BIN)/python scripts/local_s3.py down
@@ -119,5 +134,8 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Everything a run writes; the inputs stay: data/01_raw and the weights (*.h5) in 06_models.
 clean-outputs:
-	rm -rf data/04_feature/* data/05_model_input/* data/06_models/reduction_model data/08_reporting/*
+	rm -rf data/02_intermediate/* data/03_primary/* data/04_feature/* data/05_model_input/* \
+	  data/07_model_output/* data/08_reporting/*
+	find data/06_models -mindepth 1 -maxdepth 1 ! -name '*.h5' ! -name .gitkeep -exec rm -rf {} +

@@ -40,6 +40,46 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a secret file that is mode 0600 from its creation: no moment of wider access."""
+    path.unlink(missing_ok=True)  # O_CREAT's mode applies only to a file it creates
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def server_command(pid: int) -> list[str]:
+    """The command line of process ``pid`` ([] if it is gone or a zombie)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        if Path("/proc/self/cmdline").exists():
+            return []  # Linux: no such process
+        # No /proc (macOS): ask ps; the arguments come back joined by spaces.
+        ps = subprocess.run(
+            ["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, check=False
+        )
+        return ps.stdout.split()
+    except OSError:
+        return []
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
+
+
+def is_server(pid: int, root: Path) -> bool:
+    """Whether ``pid`` is the `weed server` that LocalS3 started with its state in ``root``.
+
+    A pid file can outlive its server (reboot, kill -9) and the pid be reused by any
+    process: only a match on the binary and on this state folder allows a signal.
+    """
+    command = server_command(pid)
+    return (
+        bool(command)
+        and Path(command[0]).name == "weed"
+        and "server" in command
+        and f"-dir={root / 'store'}" in command
+    )
+
+
 def weed_binary() -> str:
     found = shutil.which(
         "weed", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -87,8 +127,7 @@ class LocalS3:
             ]
         }
         config = self.root / "s3.json"
-        config.write_text(json.dumps(identities))
-        config.chmod(0o600)
+        write_private(config, json.dumps(identities))
         (self.root / "store").mkdir(exist_ok=True)
         # Every listener on its own free port (SeaweedFS' defaults would clash between
         # servers: gRPC = port + 10000, Iceberg 8181, ...).
@@ -165,6 +204,42 @@ class LocalS3:
         (self.root / "pid").unlink(missing_ok=True)
 
 
+def stop_server(root: Path, grace_s: float = 30) -> str:
+    """Stop the server whose pid file is in ``root``, if it really is that server.
+
+    Its process group is signalled (``weed server`` runs master, volume, filer and S3 in
+    one group) only after the pid was checked; a stale pid file is just removed.
+    """
+    pid_file = root / "pid"
+    if not pid_file.exists():
+        return "no local S3 server running"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except ValueError:
+        pid_file.unlink()
+        return f"removed unreadable pid file {pid_file}; no process signalled"
+    try:
+        leader = os.getpgid(pid) == pid  # started with start_new_session: its own group
+    except ProcessLookupError:
+        leader = False
+    if not (leader and is_server(pid, root)):
+        pid_file.unlink()
+        return (
+            f"stale pid file: process {pid} is not the local S3 server started from {root}; "
+            "removed the file, no process signalled"
+        )
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        # SeaweedFS flushes for a few seconds; its port is free only once it is gone.
+        deadline = time.monotonic() + grace_s
+        while is_server(pid, root) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if is_server(pid, root):
+            os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink()
+    return f"stopped local S3 server (pid {pid})"
+
+
 def _env_lines(server: LocalS3) -> str:
     return "".join(f"export {key}={value}\n" for key, value in server.env.items())
 
@@ -178,27 +253,17 @@ def main() -> None:
     pid_file = STATE / "pid"
     if args.action == "up":
         if pid_file.exists():
-            pid = pid_file.read_text()
-            sys.exit(f"a local S3 server is already running (pid {pid}): make s3-down first")
+            pid = pid_file.read_text().strip()
+            if pid.isdigit() and is_server(int(pid), STATE):
+                print(f"local S3 already running (pid {pid}); stop it with make s3-down")
+                return
+            print(stop_server(STATE))  # stale: removes the file, signals nothing
         server = LocalS3(STATE, s3_port=args.port).start()
         server.create_bucket()
-        credentials.write_text(_env_lines(server))
-        credentials.chmod(0o600)
+        write_private(credentials, _env_lines(server))
         print(f"S3 on {server.endpoint}, bucket s3://{BUCKET}; credentials: source {credentials}")
     elif args.action == "down":
-        if not pid_file.exists():
-            print("no local S3 server running")
-            return
-        pid = int(pid_file.read_text())
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-            # SeaweedFS flushes for a few seconds; port 8333 is free only once it is gone.
-            for _ in range(60):
-                os.kill(pid, 0)
-                time.sleep(0.5)
-            os.killpg(pid, signal.SIGKILL)
-        pid_file.unlink()
-        print(f"stopped local S3 server (pid {pid})")
+        print(stop_server(STATE))
     else:
         if not credentials.exists():
             sys.exit("no local S3 server: make s3-up first")

@@ -19,7 +19,7 @@ from fruits_pipeline.errors import find_user_error
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fruits-predict", description=__doc__.splitlines()[0])
-    parser.add_argument("photos", nargs="+", help="image files (any format Pillow opens)")
+    parser.add_argument("photos", nargs="+", help="image files (JPEG, PNG, WEBP, GIF, BMP, TIFF)")
     parser.add_argument("--project", default=".", help="Kedro project folder (default: .)")
     parser.add_argument("--env", default="local", help="Kedro config env (default: local)")
     parser.add_argument("--model-version", help="model bundle version (default: the newest)")

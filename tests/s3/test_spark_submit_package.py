@@ -22,6 +22,7 @@ from fruits_pipeline.emr.settings import load_settings
 from scripts.local_s3 import BUCKET
 from tests.conftest import REPO, SMALL_CLASSES, copy_subset
 from tests.e2e.conftest import kedro
+from tests.network_probe import outside_hosts, probed_env, resolved_hosts
 from tests.s3.conftest import (
     PREFIX,
     newest_s3_version,
@@ -79,6 +80,9 @@ def test_packaged_wheel_runs_through_spark_submit_s3_to_s3(
         capture_output=True, text=True, timeout=1500, check=False,
     )  # fmt: skip
     assert pip.returncode == 0, pip.stderr[-3000:]
+    node_packages = subprocess.run([str(venv / "bin" / "pip"), "freeze"], capture_output=True,
+                                   text=True, check=True).stdout.lower()  # fmt: skip
+    assert "kedro-viz" not in node_packages and "kedro==" in node_packages  # viz: people only
     for path in (conf_tarball, REPO / "deploy" / "entrypoint.py"):
         shutil.copy(path, install_dir / path.name)
     probe = "import fruits_pipeline; print(fruits_pipeline.__file__)"
@@ -96,8 +100,11 @@ def test_packaged_wheel_runs_through_spark_submit_s3_to_s3(
     workdir = tmp_path / "empty"
     workdir.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SPARK_"))}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", KEDRO_DISABLE_TELEMETRY="true",
-               TF_CPP_MIN_LOG_LEVEL="2", COLUMNS="400")  # fmt: skip
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", TF_CPP_MIN_LOG_LEVEL="2",
+               COLUMNS="400")  # fmt: skip
+    # No telemetry opt-out variable, as on EMR; the probe logs every host the run resolves.
+    network_log = tmp_path / "network.log"
+    env = probed_env(env, network_log)
     print("spark-submit command:", " ".join(command))
     result = subprocess.run(
         command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1500, check=False
@@ -105,6 +112,8 @@ def test_packaged_wheel_runs_through_spark_submit_s3_to_s3(
     assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
     assert "Pipeline execution completed successfully" in result.stdout, result.stdout[-3000:]
     assert "images seen 18 = featurized 18 + rejected 0" in result.stdout
+    assert "127.0.0.1" in resolved_hosts(network_log)  # the probe ran: the S3 endpoint
+    assert outside_hosts(network_log) == set()  # no telemetry: nothing left the machine
 
     fs = s3_filesystem(s3_env)
     options = {"key": s3_env.access_key, "secret": s3_env.secret_key,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -28,6 +30,18 @@ RESIZE_FILTERS = {
     "box": Image.Resampling.BOX,
     "hamming": Image.Resampling.HAMMING,
 }
+# The only Pillow decoders that ever see image bytes (photos are untrusted input), most
+# likely first. JPEG: the data set and phone/camera photos (Pillow's JPEG reader also opens
+# MPO, the multi-picture JPEG some cameras write); PNG, WEBP, GIF, BMP, TIFF: what photos are
+# exported or shared as, and what a ".jpg" often really is. Not decoded: EPS/PS (Pillow hands
+# them to Ghostscript), PDF, PSD, ICO and the rest of Pillow's rarely used readers: attack
+# surface with no use here. The featurizer, the sample grid and fruits-predict all use this.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Largest image accepted, in pixels: 8192 x 8192 = 67 MP covers phone (12-50 MP) and camera
+# (24-61 MP) photos. A header declaring more is refused before any pixel is decoded, so a
+# decompression bomb (a few KB that declare gigapixels) costs nothing; Pillow's own limit
+# (89 MP, only a warning below 179 MP) is higher.
+MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 class KerasRunner:
@@ -115,9 +129,67 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+class ImageRejected(ValueError):
+    """Bytes that are not decoded; the message is the reason, for rejected_images.csv."""
+
+
+def _too_many_pixels(pixels: int, dimensions: str = "") -> ImageRejected:
+    return ImageRejected(
+        f"{dimensions}{pixels:,} pixels, more than the {MAX_IMAGE_PIXELS:,} (8192x8192) "
+        "accepted for a photo: a decompression bomb or an oversized scan; "
+        "replace or remove the file"
+    )
+
+
+def _format_by_signature(prefix: bytes) -> str | None:
+    """The Pillow format whose file signature ``prefix`` carries; header bytes only, no decoder."""
+    Image.init()
+    for name, (_, accept) in Image.OPEN.items():
+        if accept is not None and accept(prefix) is True:
+            return name
+    return None
+
+
+def open_image(content: bytes) -> Image.Image:
+    """Untrusted bytes -> a lazily decoded Pillow image, or ImageRejected with the reason.
+
+    Only the ACCEPTED_FORMATS decoders are tried, and the declared size is checked against
+    MAX_IMAGE_PIXELS before anything is decoded.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(content), formats=ACCEPTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        if declared is None:
+            raise ImageRejected(f"{exc}; replace or remove the file") from exc
+        raise _too_many_pixels(int(declared.group(1))) from exc
+    except OSError as exc:  # no accepted decoder recognised the header, or it is cut short
+        found = _format_by_signature(content[:16])
+        if found is None:
+            raise ImageRejected(
+                "not an image format Pillow can read; replace or remove the file"
+            ) from exc
+        if found in ACCEPTED_FORMATS:
+            raise ImageRejected(
+                f"a damaged {found} file (its header cannot be read); replace or remove the file"
+            ) from exc
+        raise ImageRejected(
+            f"a file in {found} format (by its first bytes), which is not decoded here "
+            f"(accepted: {', '.join(ACCEPTED_FORMATS)}); replace or remove the file"
+        ) from exc
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise _too_many_pixels(width * height, f"{width}x{height} = ")
+    return image
+
+
 def decode_image(content: bytes, image_size: int, resize_filter: str = "bilinear") -> np.ndarray:
-    """Bytes of any Pillow-readable image -> uint8 RGB array of shape (size, size, 3)."""
-    with Image.open(io.BytesIO(content)) as image:
+    """Bytes of an accepted image (ACCEPTED_FORMATS, at most MAX_IMAGE_PIXELS) -> uint8 RGB
+    array of shape (size, size, 3); ImageRejected otherwise."""
+    with open_image(content) as image:
         # JPEG only: let libjpeg decode large photos at 1/2..1/8 scale (no-op when small).
         image.draft("RGB", (image_size, image_size))
         rgb = to_rgb(ImageOps.exif_transpose(image))
@@ -139,6 +211,8 @@ def preprocess(images: np.ndarray) -> np.ndarray:
 
 def rejection_reason(exc: Exception) -> str:
     """One line for rejected_images.csv: what is wrong with the file."""
+    if isinstance(exc, ImageRejected):
+        return str(exc)
     if isinstance(exc, UnidentifiedImageError):
         return "not an image format Pillow can read; replace or remove the file"
     if isinstance(exc, FileNotFoundError):

@@ -11,12 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from PIL import Image
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from fruits_pipeline.datasets.hadoop_fs import glob_escape
+from fruits_pipeline.pipelines.featurization.model import open_image
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def plot_sample_grid(image_features: DataFrame, per_class: int = 4) -> Figure:
             try:
                 if content is None:
                     raise FileNotFoundError(path)
-                with Image.open(io.BytesIO(content)) as image:
+                with open_image(content) as image:  # the featurizer's formats and cap
                     axes[row][col].imshow(image.convert("RGB"))
             except (OSError, ValueError) as error:
                 # Changed on disk since it was featurized (incremental mode reuses by key).
