@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from keras.applications.mobilenet_v2 import MobileNetV2, preprocess_input
 
@@ -13,8 +16,23 @@ from fruits_pipeline.artifacts import WeightsFile
 from fruits_pipeline.pipelines.featurization import featurizer as featurizer_module
 from fruits_pipeline.pipelines.featurization.featurizer import convert_to_tflite, tflite_cache_path
 from fruits_pipeline.pipelines.featurization.model import FEATURE_DIM, decode_image, preprocess
-from fruits_pipeline.pipelines.featurization.nodes import featurize_partitions
-from tests.conftest import featurize_folder, make_featurizer, user_error
+from fruits_pipeline.pipelines.featurization.nodes import (
+    featurize_images,
+    featurize_partitions,
+    select_images_to_featurize,
+)
+from fruits_pipeline.pipelines.reporting.nodes import plot_pca_scatter
+from tests.conftest import (
+    WEIGHTS as WEIGHTS_FILE,
+)
+from tests.conftest import (
+    featurize,
+    featurize_folder,
+    load_images,
+    make_featurizer,
+    sample_files,
+    user_error,
+)
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +163,54 @@ def test_weights_that_are_not_hdf5_are_named(tmp_path):
     fake.write_text("not weights")
     assert "is not an HDF5 file" in user_error(make_featurizer, str(fake))
     assert "does not exist" in user_error(make_featurizer, str(tmp_path / "missing.h5"))
+
+
+def local_bytes_read(spark) -> int:
+    """Bytes read from local files through Hadoop's FileSystem so far, in this JVM (local
+    mode: the executors' scans too). Cached and checkpointed blocks are not file reads."""
+    statistics = (
+        spark.sparkContext._jvm.org.apache.hadoop.fs.FileSystem.getGlobalStorageStatistics()
+    )
+    return int(statistics.get("file").getLong("bytesRead"))
+
+
+def test_incremental_reads_only_the_bytes_of_new_files(spark, tmp_path, tflite_featurizer):
+    folder = tmp_path / "photos"
+    for source in sample_files("Training", "Kiwi")[:4]:
+        (folder / "Kiwi").mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, folder / "Kiwi" / source.name)
+    stored, _ = featurize(load_images(folder), tflite_featurizer)
+    stored = stored.localCheckpoint()
+    new = sample_files("Training", "Lemon")[0]
+    (folder / "Lemon").mkdir()
+    shutil.copy(new, folder / "Lemon" / new.name)
+
+    images = load_images(folder)
+    to_featurize, files, reused = select_images_to_featurize(
+        images, stored, tflite_featurizer, incremental=True
+    )
+    before = local_bytes_read(spark)
+    features, rejected = featurize_images(to_featurize, files, tflite_featurizer, {})
+    assert local_bytes_read(spark) - before == new.stat().st_size  # the new file, nothing else
+    assert [Path(p).name for p in files] == [new.name] and rejected.empty
+    assert reused.count() == 4 and [r.label for r in features.collect()] == ["Lemon"]
+
+    # Another featurizer: nothing is reused.
+    other = make_featurizer(str(WEIGHTS_FILE), backend="keras")
+    _, files, reused = select_images_to_featurize(images, stored, other, incremental=True)
+    assert len(files) == 5 and reused.count() == 0
+
+
+def test_the_temporary_copy_of_the_weights_is_removed(weights_path):
+    leftovers = lambda: set(Path(tempfile.gettempdir()).glob("fruits-weights-*"))  # noqa: E731
+    before = leftovers()
+    make_featurizer(weights_path, backend="keras")  # Keras reads weights from a file
+    assert leftovers() == before
+
+
+def test_pca_scatter_with_one_component_is_a_strip_per_class():
+    table = pd.DataFrame({"label": ["a", "a", "b"], "split": ["Training"] * 3, "pca_1": [1, 2, 3]})
+    figure = plot_pca_scatter(table)
+    (ax,) = figure.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert "k = 1" in ax.get_title()
