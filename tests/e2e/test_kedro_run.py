@@ -288,6 +288,10 @@ def test_retention_keeps_the_newest_versions(project_copy, tmp_path):
     for folder, name in outputs.items():
         for version in old:
             (data / folder / version / name).mkdir(parents=True)
+            if name.endswith(".parquet"):  # readable: the run loads the newest stored features
+                pd.DataFrame({"path": ["x"]}).to_parquet(
+                    data / folder / version / name / "p.parquet"
+                )
             (data / folder / version / name / "_SUCCESS").touch()
     folder = _flat(tmp_path / "photos", CLASSES[:2], 3)
     log = kedro(
