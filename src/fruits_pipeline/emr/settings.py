@@ -264,6 +264,16 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise InputError(f"{path}: YAML syntax error{where}: {problem}") from None
 
 
+ALLOWED = {
+    "bool_type": "true or false, unquoted",
+    "int_type": "an unquoted whole number",
+    "float_type": "an unquoted number",
+    "string_type": "a text value",
+    "dict_type": "a mapping (key: value lines)",
+    "list_type": "a list ([a, b])",
+}
+
+
 def _explain(path: Path, error: ValidationError) -> InputError:
     """The first problem of a pydantic error as one line: file, key, value, what is allowed."""
     first = error.errors(include_url=False)[0]
@@ -273,6 +283,8 @@ def _explain(path: Path, error: ValidationError) -> InputError:
     if first["type"] == "extra_forbidden":
         return InputError(f"{path}: {key} is not a known setting (typo?)")
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] in ALLOWED:
+        message += f" (allowed: {ALLOWED[first['type']]})"
     value = first.get("input")
     shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
     return InputError(f"{path}: {key} = {shown}: {message}")
