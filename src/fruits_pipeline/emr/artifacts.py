@@ -67,7 +67,10 @@ def write_conf_tarball(conf_dir: Path, target: Path) -> list[Path]:
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+    with (
+        target.open("wb") as out,
+        gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0) as gz,
+    ):
         gz.write(buffer.getvalue())
     return members
 

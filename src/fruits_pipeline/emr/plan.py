@@ -219,7 +219,6 @@ def bucket_calls(settings: Settings) -> list[tuple[str, dict]]:
             "put_bucket_encryption",
             {"Bucket": bucket, "ServerSideEncryptionConfiguration": encryption_rule(settings)},
         ),
-        ("put_bucket_policy", {"Bucket": bucket, "Policy": json.dumps(bucket_policy(settings))}),
         (
             "put_bucket_versioning",
             {"Bucket": bucket, "VersioningConfiguration": {"Status": "Enabled"}},
@@ -228,6 +227,8 @@ def bucket_calls(settings: Settings) -> list[tuple[str, dict]]:
             "put_bucket_lifecycle_configuration",
             {"Bucket": bucket, "LifecycleConfiguration": lifecycle_rules(settings)},
         ),
+        # Last: from here on every plain-HTTP request to the bucket is refused.
+        ("put_bucket_policy", {"Bucket": bucket, "Policy": json.dumps(bucket_policy(settings))}),
     ]
 
 
