@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import fnmatch
 import gzip
+import hashlib
 import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
-from fruits_pipeline.emr.plan import CONF_TARBALL, LOCK_FILE, PACKAGE
+from fruits_pipeline.emr.plan import CONF_TARBALL, LOCK_FILE, PACKAGE, SCRIPTS
 from fruits_pipeline.emr.settings import CliError
 
 CONF_ENVS = ("base", "emr", "s3_local")  # s3_local: the local rehearsal of the same job
@@ -142,14 +144,33 @@ def write_lock(wheel: Path, target: Path) -> int:
     return len(lines)
 
 
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256sums(files: list[Path]) -> str:
+    """`sha256sum` format: what bootstrap.sh and the image check with --check --strict."""
+    return "".join(f"{sha256_of(path)}  {path.name}\n" for path in files)
+
+
 def package(project: Path, dist: Path) -> list[str]:
-    """Build the three artifacts into dist/; returns what to print."""
+    """Build the artifacts into dist/ (also the EMR Serverless image's build context: the
+    deploy scripts and SHA256SUMS beside them); returns what to print."""
     dist.mkdir(parents=True, exist_ok=True)
     wheel = build_wheel(project, dist)
     members = write_conf_tarball(project / "conf", dist / CONF_TARBALL)
     count = write_lock(wheel, dist / LOCK_FILE)
+    for name in SCRIPTS:
+        shutil.copy(project / "deploy" / name, dist / name)
+    files = [wheel, dist / CONF_TARBALL, dist / LOCK_FILE, *(dist / n for n in SCRIPTS)]
+    (dist / "SHA256SUMS").write_text(sha256sums(files))
     return [
         f"{dist / wheel.name}",
         f"{dist / CONF_TARBALL}: {len(members)} files of conf/{{{','.join(CONF_ENVS)}}}",
         f"{dist / LOCK_FILE}: {count} pinned dependencies with sha256",
+        f"{dist / 'SHA256SUMS'}: {len(files)} files (with {', '.join(SCRIPTS)})",
     ]

@@ -268,14 +268,6 @@ def cmd_package(app: App, args) -> int:
     return 0
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def deploy_files(app: App, dist: Path) -> tuple[Deployment, list[tuple[Path, str]], str]:
     """The allow-list of what deploy uploads: the wheel of this version, the conf tarball,
     the lock, bootstrap.sh, entrypoint.py; their deployment id and SHA256SUMS."""
@@ -289,9 +281,9 @@ def deploy_files(app: App, dist: Path) -> tuple[Deployment, list[tuple[Path, str
     for path in files:
         if not path.is_file():
             raise CliError(f"{path} not found")
-    digests = {path.name: sha256_of(path) for path in files}
+    digests = {path.name: artifacts.sha256_of(path) for path in files}
     deployment = Deployment(plan.deployment_id(digests), wheel.name)
-    sums = "".join(f"{digests[p.name]}  {p.name}\n" for p in files)
+    sums = artifacts.sha256sums(files)
     prefix = plan.deploy_key(app.settings, deployment.id)
     return deployment, [(path, prefix + path.name) for path in files], sums
 
