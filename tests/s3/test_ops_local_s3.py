@@ -180,3 +180,26 @@ def test_is_secret_names():
         assert artifacts.is_secret(Path(name)), name
     for name in ("conf/emr/globals.yml", "conf/base/catalog.yml", "conf/s3_local/spark.yml"):
         assert not artifacts.is_secret(Path(name)), name
+
+
+def test_upload_skips_by_content_on_the_local_server(s3_env, tmp_path, monkeypatch, capsys):
+    """The ETag the real server gives an uploaded photo is the MD5 `upload` compares."""
+    local = tmp_path / "fruits"
+    for name, data in (("Training/Kiwi/a.jpg", b"a" * 100), ("Test/Kiwi/b.JPG", b"b" * 200)):
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_bytes(data)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_env.endpoint)
+    config = str(REPO / "deploy" / "emr.yml")
+
+    def upload() -> str:
+        code = cli.main(["--config", config, "upload", str(local)])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return out
+
+    assert "uploaded 2, skipped 0" in upload()
+    assert "uploaded 0, skipped 2" in upload()
+    (local / "Test/Kiwi/b.JPG").write_bytes(b"c" * 200)  # same size, new content
+    assert "uploaded 1, skipped 1" in upload()
+    key = SETTINGS.raw_key + "Test/Kiwi/b.JPG"
+    assert s3_env.client().get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"c" * 200
