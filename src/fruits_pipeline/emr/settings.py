@@ -4,6 +4,7 @@ the key, the value and what is allowed (exit code 2), never a traceback."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from pathlib import Path, PurePosixPath
@@ -79,11 +80,12 @@ def _region(region: str) -> str:
     return region
 
 
-def known_regions() -> set[str]:
+@functools.cache
+def known_regions() -> frozenset[str]:
     """Regions where botocore's endpoint data lists EMR (no network call)."""
     import botocore.session  # noqa: PLC0415 - the ops extra; settings import stays cheap
 
-    return set(botocore.session.get_session().get_available_regions("emr"))
+    return frozenset(botocore.session.get_session().get_available_regions("emr"))
 
 
 def _absolute_posix(path: str) -> str:
