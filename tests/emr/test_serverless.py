@@ -102,7 +102,7 @@ def test_create_run_status_logs_delete(config, capsys, sent):
             "--env", "emr", "--conf-source", "/opt/fruits_pipeline/conf-fruits_pipeline.tar.gz",
             "--params", "reduction.k=50",
         ]  # fmt: skip
-        assert "--driver-memory 4g" in submit["sparkSubmitParameters"]
+        assert "--conf spark.driver.memory=4g" in submit["sparkSubmitParameters"]
         logs = job["configurationOverrides"]["monitoringConfiguration"]
         assert (
             logs["s3MonitoringConfiguration"]["logUri"] == settings.uri("logs", "serverless") + "/"

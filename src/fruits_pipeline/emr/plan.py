@@ -651,7 +651,7 @@ def serverless_start_job_run_args(
     python = f"{SERVERLESS_INSTALL_DIR}/venv/bin/python"
     spark_params = " ".join(
         [
-            f"--driver-memory {settings.driver_memory}",
+            f"--conf spark.driver.memory={settings.driver_memory}",
             f"--conf spark.pyspark.python={python}",
             f"--conf spark.pyspark.driver.python={python}",
             f"--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON={python}",
