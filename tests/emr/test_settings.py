@@ -227,3 +227,14 @@ def test_any_garbage_in_a_section_is_an_input_error_never_a_crash(tmp_path_facto
     with pytest.raises(InputError) as error:
         load_settings(config)
     assert error.value.code == 2 and section in str(error.value)
+
+
+def test_dev_installs_the_ops_tool_and_the_wheel_does_not_depend_on_it():
+    import tomllib  # noqa: PLC0415
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    ops = project["optional-dependencies"]["ops"]
+    assert set(ops) <= set(project["optional-dependencies"]["dev"])  # make venv has fruits-emr
+    names = {re.split(r"[=\[<>]", requirement)[0] for requirement in ops}
+    assert names == {"boto3", "tqdm", "pydantic", "build"}
+    assert not names & {re.split(r"[=\[<>]", r)[0] for r in project["dependencies"]}
