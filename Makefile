@@ -107,9 +107,10 @@ s3-run: setup s3-up
 	AWS_ENDPOINT_URL_S3=http://127.0.0.1:8333 $(BIN)/fruits-emr upload $(SAMPLE_DIR) && \
 	$(BIN)/kedro run --env s3_local --params featurization.weights=$(abspath $(WEIGHTS))
 
-# Wheel + conf tarball for spark-submit (EMR: fruits-emr deploy uploads them).
+# Wheel, allow-listed conf tarball (conf/{base,emr,s3_local}/*.yml, no credentials, .env,
+# *.pem) and requirements.lock (hashes) in dist/; fruits-emr deploy uploads them.
 package: venv
-	$(BIN)/kedro package
+	$(BIN)/fruits-emr package
 
 viz: setup
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
@@ -129,6 +130,8 @@ docs: setup
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/shellcheck --severity=style deploy/*.sh
+	$(BIN)/hadolint --failure-threshold warning deploy/serverless/Dockerfile
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -3,6 +3,8 @@
 hadoop-aws must be the exact Hadoop version inside the pyspark wheel
 (pyspark/jars/hadoop-client-api-<version>.jar), and the AWS SDK v2 bundle the version
 that Hadoop release was built with (``aws-java-sdk-v2.version`` in hadoop-project's POM).
+spark-hadoop-cloud (the version of pyspark) binds Spark's SQL writers to Hadoop's S3A
+committers (the magic committer of conf/s3_local/spark.yml); the pyspark wheel lacks it.
 Jars are downloaded once into a cache, checked against Maven's SHA-1, and symlinked into
 pyspark/jars - the same place EMR keeps them on its own classpath.
 
@@ -29,6 +31,13 @@ def hadoop_version(spark_jars: Path) -> str:
     if not found:
         sys.exit(f"no hadoop-client-api-*.jar in {spark_jars}: is pyspark installed completely?")
     return found[0].stem.removeprefix("hadoop-client-api-")
+
+
+def scala_version(spark_jars: Path) -> str:
+    found = sorted(spark_jars.glob("spark-core_*.jar"))
+    if not found:
+        sys.exit(f"no spark-core_*.jar in {spark_jars}: is pyspark installed completely?")
+    return found[0].name.removeprefix("spark-core_").split("-", 1)[0]
 
 
 def fetch(url: str) -> bytes:
@@ -74,7 +83,9 @@ def main() -> None:
     jars = [
         cached_jar("org.apache.hadoop", "hadoop-aws", hadoop),
         cached_jar("software.amazon.awssdk", "bundle", aws_sdk_version(hadoop)),
-    ]
+        cached_jar("org.apache.spark", f"spark-hadoop-cloud_{scala_version(spark_jars)}",
+                   pyspark.__version__),
+    ]  # fmt: skip
     for jar in jars:
         link = spark_jars / jar.name
         if not args.no_link and not link.exists():

@@ -1,4 +1,5 @@
-"""The s3_local env is the emr env pointed at a local endpoint - nothing else differs."""
+"""The s3_local env is the emr env pointed at a local endpoint - nothing else differs, but
+the committer open-source Spark needs where EMR has its own (tests/s3/test_s3_committer.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ ENDPOINT_SPARK = {
     "spark.hadoop.fs.s3a.path.style.access",
     "spark.hadoop.fs.s3a.connection.ssl.enabled",
 }
+# EMR's Spark commits S3A writes with its MagicCommitProtocol by default; open-source Spark
+# needs Hadoop's magic committer bound explicitly.
+COMMITTER_SPARK = {
+    "spark.hadoop.fs.s3a.committer.name",
+    "spark.hadoop.fs.s3a.committer.magic.enabled",
+    "spark.hadoop.mapreduce.outputcommitter.factory.scheme.s3a",
+    "spark.sql.sources.commitProtocolClass",
+    "spark.sql.parquet.output.committer.class",
+}
 
 
 def load(env: str, key: str) -> dict:
@@ -35,8 +45,15 @@ def test_s3_local_differs_from_emr_only_in_the_endpoint():
     )
 
     emr_spark, local_spark = load("emr", "spark"), load("s3_local", "spark")
-    assert {k: v for k, v in local_spark.items() if k not in ENDPOINT_SPARK} == emr_spark
+    allowed = ENDPOINT_SPARK | COMMITTER_SPARK
+    assert {k: v for k, v in local_spark.items() if k not in allowed} == emr_spark
+    assert local_spark.keys() >= COMMITTER_SPARK
     assert "spark.master" not in emr_spark  # YARN's, from spark-submit
+    assert not COMMITTER_SPARK & emr_spark.keys()  # EMR's own protocol stays in charge
+    assert (
+        emr_spark["spark.sql.execution.datasources.SQLEmrOptimizedCommitProtocol"
+                  ".leverageMagicCommitProtocol"] is True
+    )  # fmt: skip
 
 
 def test_catalog_is_the_same_on_s3_except_the_roots():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -108,5 +109,13 @@ def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weig
         assert fs.exists(f"{bundle}/{name}"), name
     assert not any(fs.exists(key) for key in stale)
     assert "retention: removed 1 old version(s) of model_bundle" in " ".join(result.stdout.split())
-    newest_s3_version(s3_env, f"{BUCKET}/{PREFIX}/05_model_input/pca_features.parquet")
+    pca_version = newest_s3_version(
+        s3_env, f"{BUCKET}/{PREFIX}/05_model_input/pca_features.parquet"
+    )
+    # Spark's writes were committed by the S3A magic committer (conf/s3_local/spark.yml).
+    for version in (pca_version, newest_s3_version(
+        s3_env, f"{BUCKET}/{PREFIX}/04_feature/image_features.parquet"
+    )):  # fmt: skip
+        marker = json.loads(fs.cat(version.removeprefix("s3://") + "/_SUCCESS"))
+        assert marker["committer"] == "magic", version
     assert pd.read_csv(f"{root}/08_reporting/rejected_images.csv", storage_options=options).empty
