@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
@@ -21,6 +22,10 @@ from tests.s3.conftest import (
 )
 
 pytestmark = [pytest.mark.s3, pytest.mark.e2e]
+
+_buffer = io.BytesIO()
+pd.DataFrame({"path": ["old"]}).to_parquet(_buffer)
+STALE_PARQUET = _buffer.getvalue()  # a readable version of an earlier run
 
 
 def relative(path: str) -> str:
@@ -47,6 +52,7 @@ def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weig
     ]
     for key in stale:
         fs.pipe(key, b"")
+        fs.pipe(key.replace("_SUCCESS", "part-0.parquet"), STALE_PARQUET)
     params = f"featurization.weights=s3://{weights_key},reduction.k=4"
 
     started = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from kedro.io.core import VersionNotFoundError
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 
 from .versioned_spark_dataset import CommittedSparkDataset
@@ -16,7 +17,8 @@ class OptionalSparkDataset(CommittedSparkDataset):
     """``CommittedSparkDataset`` whose load gives None while no complete version exists.
 
     For an input a pipeline reads back from its own earlier runs (incremental mode's
-    stored features): the first run has no such output, and that is not an error.
+    stored features): the first run has no such output, and that is not an error; nor is
+    a stored version that cannot be read any more (logged, then treated as absent).
     """
 
     # kedro aliases ``load`` to ``_load`` in subclasses of datasets that define ``_load``.
@@ -28,4 +30,11 @@ class OptionalSparkDataset(CommittedSparkDataset):
         if not exists:
             logger.info("%s has no complete version yet", self._uri(self._filepath))
             return None
-        return super()._load()
+        try:
+            return super()._load()
+        except AnalysisException as error:  # e.g. a version whose files were removed by hand
+            logger.warning(
+                "%s: the newest complete version cannot be read (%s); it is not used",
+                self._uri(self._filepath), str(error).splitlines()[0][:200],
+            )  # fmt: skip
+            return None
