@@ -67,9 +67,11 @@ class ParameterHooks:
 
     @hook_impl
     def before_pipeline_run(self, pipeline, catalog) -> None:
-        # The weights file is checked (exists, HDF5) before any image is read.
-        if "featurizer_weights" in pipeline.inputs():
-            catalog.load("featurizer_weights")
+        # The input folders (exist, hold images, storage reachable) and the weights file
+        # (exists, HDF5) are checked before any node runs.
+        for name in ("raw_images", "photos_to_predict", "featurizer_weights"):
+            if name in pipeline.inputs():
+                catalog.load(name)
 
 
 def _spark_outputs(conf_catalog: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -92,6 +92,7 @@ def test_undecodable_files_are_rejected_not_fatal(spark, small_sample, weights_p
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "text.jpg").write_text("this is not a JPEG")
     (folder / "truncated.jpg").write_bytes(good.read_bytes()[:200])
+    (tmp_path / "loose.jpg").write_bytes(good.read_bytes())  # no class folder: no label
 
     features, rejected = featurize_folder(tmp_path, {"weights": weights_path, "backend": "tflite"})
 
@@ -99,8 +100,9 @@ def test_undecodable_files_are_rejected_not_fatal(spark, small_sample, weights_p
     reasons = dict(
         zip(rejected["path"].map(lambda p: Path(p).name), rejected["reason"], strict=True)
     )
-    assert sorted(reasons) == ["empty.jpg", "text.jpg", "truncated.jpg"]
+    assert sorted(reasons) == ["empty.jpg", "loose.jpg", "text.jpg", "truncated.jpg"]
     assert all(reason for reason in reasons.values())
+    assert reasons["loose.jpg"].startswith("not inside a class folder")
 
 
 def test_decode_image_resizes_to_rgb(small_sample):

@@ -118,6 +118,7 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         self._filepath = spark_uri(filepath)
         self._label_depth = label_depth
         self._param = param  # the --params key that points the dataset elsewhere
+        self._checked = False  # the folder is listed once per run, at its first load
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -147,7 +148,9 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         )  # fmt: skip
 
     def load(self) -> DataFrame:
-        self._check_folder()
+        if not self._checked:
+            self._check_folder()
+            self._checked = True
         spark = SparkSession.builder.getOrCreate()
         files = (
             spark.read.format("binaryFile")

@@ -38,7 +38,8 @@ class WeightsFileDataset(AbstractDataset[None, WeightsFile]):
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
-        self._keras_download = filepath == KERAS_IMAGENET
+        # Kedro's catalog may have made the word an absolute path (<project>/imagenet).
+        self._keras_download = PurePosixPath(filepath).name == KERAS_IMAGENET
         self._protocol, self._path = get_protocol_and_path(filepath)
         self._filepath = filepath
         self._fs = None

@@ -216,16 +216,12 @@ def featurize_images(
         "featurizing %d images: %s, %d partitions",
         total, featurizer.describe(), partitions,
     )  # fmt: skip
-    images = images_to_featurize
-    unlabelled: list[str] = []
-    if require_label:  # photos outside any class folder: recorded, never featurized
-        unlabelled = [
-            r.path for r in images.where(F.col("label").isNull()).select("path").collect()
-        ]
-        images = images.where(F.col("label").isNotNull())
+    # Photos outside any class folder are recorded in the same pass, never decoded.
+    unlabelled = F.col("label").isNull() if require_label else F.lit(False)
+    result = featurize_udf(F.when(~unlabelled, F.col("content")))
     featurized = (
-        images.coalesce(partitions)
-        .withColumn("result", featurize_udf("content"))
+        images_to_featurize.coalesce(partitions)
+        .withColumn("result", result)
         .select(
             "path",
             "label",
@@ -233,8 +229,10 @@ def featurize_images(
             "size_bytes",
             "modified",
             F.lit(featurizer.fingerprint).alias("featurizer"),
-            "result.features",
-            "result.error",
+            F.when(~unlabelled, F.col("result.features")).alias("features"),
+            F.when(unlabelled, F.lit(NO_CLASS_REASON))
+            .otherwise(F.col("result.error"))
+            .alias("error"),
         )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
@@ -249,8 +247,8 @@ def featurize_images(
         ) from None
     # Spark's file reader skips 0-byte files: record them instead of losing them silently.
     unread = []
-    if n_rows + len(unlabelled) < total:
-        read = {row.path for row in featurized.select("path").collect()} | set(unlabelled)
+    if n_rows < total:
+        read = {row.path for row in featurized.select("path").collect()}
         unread = sorted(set(files_to_featurize) - read)
 
     features = featurized.where(F.col("error").isNull()).drop("error")
@@ -260,7 +258,6 @@ def featurize_images(
             .select("path", F.col("error").alias("reason"))
             .toPandas(),
             pd.DataFrame({"path": unread, "reason": EMPTY_FILE_REASON}, dtype=object),
-            pd.DataFrame({"path": unlabelled, "reason": NO_CLASS_REASON}, dtype=object),
         ],
         ignore_index=True,
     )
