@@ -117,3 +117,10 @@ def test_k_beyond_training_images_or_features_is_refused(image_features, k):
 def test_no_featurized_image_stops_with_one_line_naming_the_rejected_list(image_features):
     message = user_error(fit_reduction, image_features.limit(0), {"k": None})
     assert "rejected_images.csv" in message and "\n" not in message
+
+
+def test_fit_reduction_releases_what_it_cached(spark, image_features):
+    image_features.count()  # the fixture's own cache, materialized before counting
+    before = spark.sparkContext._jsc.getPersistentRDDs().size()
+    fit_reduction(image_features, {"k": 3})
+    assert spark.sparkContext._jsc.getPersistentRDDs().size() == before
