@@ -270,6 +270,17 @@ def _bucket_key_statements(settings: Settings) -> list[dict]:
     ]
 
 
+def list_prefix_statement(bucket_arn: str, prefix: str) -> dict:
+    """Listing the bucket, limited to the project's prefix (both the data and the operator)."""
+    return {
+        "Sid": "ListProjectPrefix",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+    }
+
+
 def data_policy(settings: Settings) -> dict:
     """The cluster's (and the Serverless job's) S3 rights: read <prefix>/data/ and
     <prefix>/deploy/, write only the pipeline's output folders and <prefix>/logs/."""
@@ -278,13 +289,7 @@ def data_policy(settings: Settings) -> dict:
     return {
         "Version": POLICY_VERSION,
         "Statement": [
-            {
-                "Sid": "ListProjectPrefix",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-            },
+            list_prefix_statement(bucket_arn, prefix),
             {
                 # S3A committers list (then abort) the pending uploads of a failed job.
                 "Sid": "ListPendingUploads",
@@ -355,13 +360,7 @@ def operator_policy(settings: Settings, account: str) -> dict:
     return {
         "Version": POLICY_VERSION,
         "Statement": [
-            {
-                "Sid": "ListProjectPrefix",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-            },
+            list_prefix_statement(bucket_arn, prefix),
             {
                 "Sid": "ProjectObjects",
                 "Effect": "Allow",
