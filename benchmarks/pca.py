@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from fruits_pipeline.pipelines.reduction.nodes import fit_reduction
 
@@ -70,7 +71,8 @@ def main() -> None:
         path = os.path.join(tmp, "features.parquet")
         write_features(path, args.rows, args.dim)
         spark = spark_session()
-        features = spark.read.parquet(path)
+        # Every synthetic row is a Training row: the reduction is fitted on those only.
+        features = spark.read.parquet(path).withColumn("split", F.lit("Training"))
         params = {"standardize": False, "k": None, "variance_threshold": 0.9}
         start = time.perf_counter()
         model, explained = fit_reduction(features, params)
