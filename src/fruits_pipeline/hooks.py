@@ -67,9 +67,9 @@ class ParameterHooks:
 
     @hook_impl
     def before_pipeline_run(self, pipeline, catalog) -> None:
-        # The input folders (exist, hold images, storage reachable) and the weights file
-        # (exists, HDF5) are checked before any node runs.
-        for name in ("raw_images", "photos_to_predict", "featurizer_weights"):
+        # The weights file (exists, HDF5) and the input folders (exist, hold images,
+        # storage reachable) are checked before any node runs.
+        for name in ("featurizer_weights", "raw_images", "photos_to_predict"):
             if name in pipeline.inputs():
                 catalog.load(name)
 
