@@ -88,20 +88,6 @@ def package_version(*names: str) -> str:
     return "unknown"
 
 
-# The run's reports, as files in the bundle (``reports/<name>``).
-REPORT_FILES = (
-    "summary.md",
-    "classification_metrics.json",
-    "explained_variance.csv",
-    "rejected_images.csv",
-    "scree_plot.png",
-    "label_counts.png",
-    "sample_grid.png",
-    "pca_scatter.png",
-    "confusion_matrix.png",
-)
-
-
 @dataclass
 class ModelBundle:
     """One run's featurizer, scaler + PCA, classifier, summary and reports, bound together.
@@ -122,10 +108,6 @@ class ModelBundle:
     @property
     def version(self) -> str | None:
         return self.manifest.get("version")
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.manifest.get("classes", []))
 
     @property
     def k(self) -> int:
