@@ -50,24 +50,6 @@ def run(config: Path, capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """The parameters of every request the CLI really sends, by operation name."""
-    calls: dict[str, list[dict]] = {}
-    original = cli.App.client
-
-    def client(self, service):
-        made = original(self, service)
-        made.meta.events.register(
-            "provide-client-params",
-            lambda params, model, **_: calls.setdefault(model.name, []).append(params),
-        )
-        return made
-
-    monkeypatch.setattr(cli.App, "client", client)
-    return calls
-
-
 def test_create_run_status_logs_delete(config, capsys, sent):
     settings = load_settings(config)
     with mock_aws():
