@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
+import io
 import json
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
+
+import numpy as np
 
 from fruits_pipeline.errors import UserError
 
@@ -104,6 +107,7 @@ class ModelBundle:
     classifier: Any  # pyspark.ml.PipelineModel, or None when classification was skipped
     manifest: dict[str, Any]
     reports: dict[str, bytes] = field(default_factory=dict, repr=False)
+    head: LinearHead | None = None  # the same scaler, PCA and classifiers as numpy
 
     @property
     def version(self) -> str | None:
@@ -112,3 +116,103 @@ class ModelBundle:
     @property
     def k(self) -> int:
         return int(self.reduction.stages[-1].getK())
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """Scaler, PCA and classifiers of a bundle as numpy arrays: what runs on top of the
+    featurizer, without Spark.
+
+    Every step is linear up to the softmax: ``components = (features - mean) * scale @
+    pca``; ``logits = components @ coefficients.T + intercepts`` per head. The Spark-free
+    predictor (``engine``) and the on-device export use these arrays; the Spark
+    ``PipelineModel``s they come from stay in the bundle for the Spark prediction path.
+    ``component_std`` (Training rows) whitens the components for the "unlike the training
+    images" distance; ``unknown`` holds the calibrated thresholds (see ``engine``).
+    """
+
+    mean: np.ndarray  # (features,)
+    scale: np.ndarray  # (features,) 1/std, or ones when the scaler only centres
+    pca: np.ndarray  # (features, k)
+    component_std: np.ndarray  # (k,)
+    # head name ("class", "family") -> (labels, coefficients (classes, k), intercepts)
+    heads: dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]]
+    class_families: dict[str, str]  # class label -> family (conf/base/parameters_families.yml)
+    unknown: dict[str, Any] = field(default_factory=dict)
+
+    FILES = ("head.npz", "head.json")  # in the bundle folder
+
+    def components(self, features: np.ndarray) -> np.ndarray:
+        """(n, features) -> (n, k) PCA components, as Spark's scaler + PCA compute them."""
+        return ((np.asarray(features, np.float64) - self.mean) * self.scale) @ self.pca
+
+    def probabilities(self, components: np.ndarray, head: str = "class") -> np.ndarray:
+        """(n, k) components -> (n, classes) softmax probabilities of one head."""
+        _labels, coefficients, intercepts = self.heads[head]
+        logits = components @ coefficients.T + intercepts
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def distance(self, components: np.ndarray) -> np.ndarray:
+        """Mahalanobis distance to the Training images' mean, in whitened PCA space (the
+        components are uncorrelated on Training, so their variances are the covariance)."""
+        whitened = components / np.where(self.component_std > 0, self.component_std, 1.0)
+        return np.sqrt((whitened**2).sum(axis=1))
+
+    def labels(self, head: str = "class") -> tuple[str, ...]:
+        return self.heads[head][0]
+
+    def family_probabilities(self, components: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+        """Family labels and probabilities: the family head's, or the class head's summed
+        per family when no family head was trained."""
+        if "family" in self.heads:
+            return self.labels("family"), self.probabilities(components, "family")
+        classes = self.labels("class")
+        families = tuple(sorted({self.class_families.get(c, c) for c in classes}))
+        index = {family: i for i, family in enumerate(families)}
+        onehot = np.zeros((len(classes), len(families)))
+        for i, name in enumerate(classes):
+            onehot[i, index[self.class_families.get(name, name)]] = 1.0
+        return families, self.probabilities(components, "class") @ onehot
+
+    def to_files(self) -> dict[str, bytes]:
+        """``head.npz`` (arrays) + ``head.json`` (labels, families, thresholds)."""
+        arrays = {"mean": self.mean, "scale": self.scale, "pca": self.pca}
+        arrays["component_std"] = self.component_std
+        for name, (_labels, coefficients, intercepts) in self.heads.items():
+            arrays[f"{name}_coefficients"] = coefficients
+            arrays[f"{name}_intercepts"] = intercepts
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        described = {
+            "heads": {name: list(labels) for name, (labels, _c, _i) in self.heads.items()},
+            "class_families": self.class_families,
+            "unknown": self.unknown,
+        }
+        return {
+            "head.npz": buffer.getvalue(),
+            "head.json": json.dumps(described, indent=2, sort_keys=True).encode(),
+        }
+
+    @classmethod
+    def from_files(cls, files: dict[str, bytes]) -> LinearHead:
+        described = json.loads(files["head.json"])
+        with np.load(io.BytesIO(files["head.npz"])) as arrays:
+            heads = {
+                name: (
+                    tuple(labels),
+                    arrays[f"{name}_coefficients"],
+                    arrays[f"{name}_intercepts"],
+                )
+                for name, labels in described["heads"].items()
+            }
+            return cls(
+                mean=arrays["mean"],
+                scale=arrays["scale"],
+                pca=arrays["pca"],
+                component_std=arrays["component_std"],
+                heads=heads,
+                class_families=described["class_families"],
+                unknown=described["unknown"],
+            )

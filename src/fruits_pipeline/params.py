@@ -77,6 +77,8 @@ class Parameters(BaseModel):
     ingestion: IngestionParams = IngestionParams()
     reduction: ReductionParams = ReductionParams()
     classification: ClassificationParams = ClassificationParams()
+    # Class -> family exceptions to the first-word rule (conf/base/parameters_families.yml).
+    families: dict[str, str] = {}
     incremental: StrictBool = False
     # Versions of every versioned output kept after a committed run (older ones pruned).
     keep_versions: Annotated[int, Field(strict=True, ge=1)] = 5
@@ -88,6 +90,11 @@ class Parameters(BaseModel):
     # The class is the label_depth-th folder below the input root (below the split folder
     # when the first folder is Training/Test): raw_images in conf/base/catalog.yml.
     label_depth: Annotated[int, Field(strict=True, ge=1)] | None = None
+
+
+def family_of(label: str, families: dict[str, str]) -> str:
+    """A class's family: its entry in ``families``, else the first word of its name."""
+    return families.get(label, label.split(" ", 1)[0])
 
 
 def _describe(error: dict[str, Any]) -> str:

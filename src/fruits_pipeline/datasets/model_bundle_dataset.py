@@ -19,7 +19,7 @@ from kedro.io.core import (
 from py4j.protocol import Py4JJavaError
 from pyspark.ml import PipelineModel
 
-from fruits_pipeline.artifacts import Featurizer, ModelBundle
+from fruits_pipeline.artifacts import Featurizer, LinearHead, ModelBundle
 from fruits_pipeline.errors import UserError
 
 from .hadoop_fs import (
@@ -40,7 +40,8 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
 
     Layout: ``manifest.json`` (version, inputs, metrics, classes, project version, git
     commit), ``featurizer.json`` + ``featurizer.tflite`` (or ``featurizer_keras.npz``),
-    ``reduction/`` and ``classifier/`` (Spark ML ``PipelineModel`` folders) and
+    ``reduction/`` and ``classifier/`` (Spark ML ``PipelineModel`` folders), ``head.npz``
+    + ``head.json`` (the same stages as numpy, for Spark-free prediction) and
     ``reports/``; ``_SUCCESS`` is written last. A load takes the newest version with
     ``_SUCCESS`` (a run that died while writing its bundle is never read), or exactly
     ``model_version`` when one is given (``--params model_version=...``).
@@ -139,6 +140,11 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             reduction = PipelineModel.load(f"{uri}/reduction")
             classifier = PipelineModel.load(f"{uri}/classifier") if manifest["classes"] else None
             reports = {name: read_bytes(f"{uri}/reports/{name}") for name in manifest["reports"]}
+            head = None
+            if manifest["classes"]:
+                head = LinearHead.from_files(
+                    {name: read_bytes(f"{uri}/{name}") for name in LinearHead.FILES}
+                )
         except Py4JJavaError as error:
             text = str(error.java_exception.toString())
             if "AccessDenied" in text or "403" in text or "credential" in text.lower():
@@ -146,7 +152,7 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             raise self._corrupt(uri, text.splitlines()[0][:300]) from None
         except (KeyError, TypeError, ValueError) as error:
             raise self._corrupt(uri, f"{type(error).__name__}: {error}") from None
-        return ModelBundle(featurizer, reduction, classifier, manifest, reports)
+        return ModelBundle(featurizer, reduction, classifier, manifest, reports, head)
 
     def _corrupt(self, uri: str, why: str) -> UserError:
         return UserError(
@@ -170,6 +176,9 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
         data.reduction.write().save(f"{uri}/reduction")
         if data.classifier is not None:
             data.classifier.write().save(f"{uri}/classifier")
+        if data.head is not None:
+            for name, content in data.head.to_files().items():
+                write_bytes(f"{uri}/{name}", content)
         for name, content in data.reports.items():
             write_bytes(f"{uri}/reports/{name}", content)
         data.manifest["version"] = version

@@ -11,7 +11,7 @@ import pandas as pd
 from pyspark.ml import PipelineModel
 
 from fruits_pipeline import __version__
-from fruits_pipeline.artifacts import Featurizer, ModelBundle
+from fruits_pipeline.artifacts import Featurizer, LinearHead, ModelBundle
 from fruits_pipeline.pipelines.classification.nodes import SkippedClassifier
 
 
@@ -36,6 +36,7 @@ def publish_model_bundle(
     rejected_images: pd.DataFrame,
     run_reports: dict[str, bytes],
     reduction_params: dict[str, Any],
+    linear_head: LinearHead | None,
 ) -> ModelBundle:
     """Node: the run's featurizer, PCA, classifier, summary and reports as one bundle.
 
@@ -55,6 +56,8 @@ def publish_model_bundle(
         "input": {**input_summary, "rejected": len(rejected_images)},
         "metrics": {k: v for k, v in classification_metrics.items() if k != "per_class"},
         "reports": sorted(run_reports),
+        "families": {} if linear_head is None else linear_head.class_families,
+        "unknown": {} if linear_head is None else linear_head.unknown,
     }
     return ModelBundle(
         featurizer=featurizer,
@@ -62,4 +65,5 @@ def publish_model_bundle(
         classifier=None if skipped else classifier,
         manifest=manifest,
         reports=run_reports,
+        head=linear_head,
     )
