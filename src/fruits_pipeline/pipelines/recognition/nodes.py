@@ -8,10 +8,8 @@ its two thresholds on the Test split and on a fixed part of the no-fruit photos.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
-import pandas as pd
 from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
