@@ -139,6 +139,17 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     assert cli.returncode == 0, cli.stderr
     answers = [line for line in cli.stdout.splitlines() if not line.startswith(("#", " "))]
     assert answers == predictions.sort_values("path")["predicted_label"].tolist()
+    # Spark-free (engine.Predictor over the bundle folder): Spark's answers, to 1e-4.
+    as_json = run_predict(project_copy, "--json", *(str(p) for p in sorted(photos.iterdir())))
+    assert as_json.returncode == 0, as_json.stderr
+    engine = pd.DataFrame([json.loads(line) for line in as_json.stdout.splitlines()])
+    spark = predictions.sort_values("path").reset_index(drop=True)
+    assert engine["label"].tolist() == spark["predicted_label"].tolist()
+    assert (engine["probability"] - spark["probability"]).abs().max() < 1e-4
+    assert engine["family"].tolist() == spark["family"].tolist()
+    assert engine["family"].tolist() == [label.split(" ")[0] for label in engine["label"]]
+    assert engine["top3"].map(len).eq(3).all()
+    assert "pyspark" not in as_json.stderr
     junk = tmp_path / "notes.jpg"
     junk.write_text("not a photo")
     mixed = run_predict(project_copy, str(next(photos.iterdir())), str(junk))

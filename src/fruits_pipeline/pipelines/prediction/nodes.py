@@ -9,31 +9,61 @@ import pandas as pd
 from pyspark.sql import DataFrame
 
 from fruits_pipeline.artifacts import ModelBundle
+from fruits_pipeline.engine import judge
+from fruits_pipeline.engine.predictor import NOT_CALIBRATED
 from fruits_pipeline.errors import UserError
 from fruits_pipeline.pipelines.featurization.nodes import featurize_images, listed_files
 from fruits_pipeline.pipelines.reduction.nodes import transform_features
 
-PREDICTION_COLUMNS = ["path", "predicted_label", "probability", "top_3"]
+PREDICTION_COLUMNS = [
+    "path", "predicted_label", "probability", "top_3", "family", "unknown", "reason"
+]  # fmt: skip
 
 
-def top_classes(
-    pca_features: DataFrame, classifier, top: int = 3
-) -> list[tuple[str, list[tuple[str, float]]]]:
-    """(path, [(class, probability) x top]) per row, best class first."""
+def answers(pca_features: DataFrame, model_bundle: ModelBundle, top: int = 3) -> pd.DataFrame:
+    """One row per photo: the Spark classifier's top classes, the family and "unknown".
+
+    The probabilities are Spark ML's; the family and the unknown test apply the bundle's
+    head to the same PCA components (as ``engine.Predictor`` does without Spark).
+    """
+    classifier, head = model_bundle.classifier, model_bundle.head
     labels = classifier.stages[1].labels
-    rows = classifier.transform(pca_features).select("path", "probability").collect()
-    ranked = []
-    for row in rows:
-        probabilities = row.probability.toArray()
-        best = np.argsort(probabilities)[::-1][:top]
-        ranked.append((row.path, [(labels[i], float(probabilities[i])) for i in best]))
-    return ranked
+    columns = [c for c in pca_features.columns if c.startswith("pca_")]
+    rows = classifier.transform(pca_features).select("path", "probability", *columns).collect()
+    rows.sort(key=lambda row: row.path)
+    if not rows:
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    probabilities = np.array([row.probability.toArray() for row in rows])
+    components = np.array([[row[c] for c in columns] for row in rows])
+    families, family_probabilities = head.family_probabilities(components)
+    calibrated = bool(head.unknown)
+    reasons = (
+        judge(head.distance(components), probabilities.max(axis=1), head.unknown)
+        if calibrated
+        else [NOT_CALIBRATED] * len(rows)
+    )
+    table = []
+    for row, p, f, reason in zip(rows, probabilities, family_probabilities, reasons, strict=True):
+        best = np.argsort(p)[::-1][:top]
+        table.append(
+            {
+                "path": row.path,
+                "predicted_label": labels[best[0]],
+                "probability": float(p[best[0]]),
+                "top_3": "; ".join(f"{labels[i]} {p[i]:.3f}" for i in best),
+                "family": families[int(np.argmax(f))],
+                "unknown": (reason is not None) if calibrated else None,
+                "reason": reason,
+            }
+        )
+    return pd.DataFrame(table, columns=PREDICTION_COLUMNS)
 
 
 def predict_photos(
     photos_to_predict: DataFrame, model_bundle: ModelBundle, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Node: the top-3 classes of every photo, with the bundle's featurizer, PCA and classifier.
+    """Node: the top-3 classes, family and unknown flag of every photo, with the bundle's
+    featurizer, PCA and classifier.
 
     The bundle's featurizer settings are used, whatever ``featurization`` says now (only
     its speed knobs, such as ``batch_size``, apply). Unreadable photos are returned apart
@@ -49,19 +79,5 @@ def predict_photos(
     features, rejected = featurize_images(
         photos_to_predict, files, model_bundle.featurizer, params, require_label=False
     )
-    ranked = top_classes(
-        transform_features(features, model_bundle.reduction), model_bundle.classifier
-    )
-    predictions = pd.DataFrame(
-        [
-            {
-                "path": path,
-                "predicted_label": best[0][0],
-                "probability": best[0][1],
-                "top_3": "; ".join(f"{label} {p:.3f}" for label, p in best),
-            }
-            for path, best in sorted(ranked)
-        ],
-        columns=PREDICTION_COLUMNS,
-    )
-    return predictions, rejected
+    pca_features = transform_features(features, model_bundle.reduction)
+    return answers(pca_features, model_bundle), rejected
