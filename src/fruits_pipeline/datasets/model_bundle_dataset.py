@@ -141,7 +141,7 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             classifier = PipelineModel.load(f"{uri}/classifier") if manifest["classes"] else None
             reports = {name: read_bytes(f"{uri}/reports/{name}") for name in manifest["reports"]}
             head = None
-            if manifest["classes"]:
+            if manifest["classes"] and "families" in manifest:  # older bundles: no head
                 head = LinearHead.from_files(
                     {name: read_bytes(f"{uri}/{name}") for name in LinearHead.FILES}
                 )

@@ -27,6 +27,11 @@ def answers(pca_features: DataFrame, model_bundle: ModelBundle, top: int = 3) ->
     head to the same PCA components (as ``engine.Predictor`` does without Spark).
     """
     classifier, head = model_bundle.classifier, model_bundle.head
+    if head is None:
+        raise UserError(
+            f"Model bundle {model_bundle.version} was written by an older version (no "
+            "head.npz); rerun `kedro run`, or pass --params model_version= of a newer one."
+        )
     labels = classifier.stages[1].labels
     columns = [c for c in pca_features.columns if c.startswith("pca_")]
     rows = classifier.transform(pca_features).select("path", "probability", *columns).collect()
