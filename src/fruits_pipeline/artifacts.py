@@ -75,6 +75,22 @@ class Featurizer:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
         return digest.hexdigest()[:16]
 
+    @classmethod
+    def from_stored(cls, settings_json: bytes, read) -> Featurizer:
+        """The featurizer a bundle stored: ``featurizer.json`` + ``read(name)`` of its model
+        file; ValueError when the stored fingerprint does not match what was read."""
+        settings = json.loads(settings_json)
+        fingerprint = settings.pop("fingerprint")
+        if settings["backend"] == "keras":
+            with np.load(io.BytesIO(read("featurizer_keras.npz"))) as arrays:
+                payload: Any = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+        else:
+            payload = read("featurizer.tflite")
+        featurizer = cls(**settings, payload=payload)
+        if featurizer.fingerprint != fingerprint:
+            raise ValueError(f"featurizer fingerprint {featurizer.fingerprint} != {fingerprint}")
+        return featurizer
+
     def describe(self) -> str:
         return (
             f"MobileNetV2 alpha={self.alpha} {self.image_size}px, backend={self.backend}, "

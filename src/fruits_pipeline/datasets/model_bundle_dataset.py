@@ -125,18 +125,9 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             raise storage_error(self._shown(), error, "list model bundles in") from None
         try:
             manifest = json.loads(read_bytes(f"{uri}/manifest.json"))
-            settings = json.loads(read_bytes(f"{uri}/featurizer.json"))
-            fingerprint = settings.pop("fingerprint")
-            if settings["backend"] == "keras":
-                with np.load(io.BytesIO(read_bytes(f"{uri}/featurizer_keras.npz"))) as arrays:
-                    payload: Any = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-            else:
-                payload = read_bytes(f"{uri}/featurizer.tflite")
-            featurizer = Featurizer(**settings, payload=payload)
-            if featurizer.fingerprint != fingerprint:
-                raise ValueError(
-                    f"featurizer fingerprint {featurizer.fingerprint} != {fingerprint}"
-                )
+            featurizer = Featurizer.from_stored(
+                read_bytes(f"{uri}/featurizer.json"), lambda name: read_bytes(f"{uri}/{name}")
+            )
             reduction = PipelineModel.load(f"{uri}/reduction")
             classifier = PipelineModel.load(f"{uri}/classifier") if manifest["classes"] else None
             reports = {name: read_bytes(f"{uri}/reports/{name}") for name in manifest["reports"]}

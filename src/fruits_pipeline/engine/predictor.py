@@ -108,13 +108,9 @@ class Predictor:
         folder = Path(folder)
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
-            settings = json.loads((folder / "featurizer.json").read_text())
-            settings.pop("fingerprint")
-            if settings["backend"] == "keras":
-                with np.load(folder / "featurizer_keras.npz") as arrays:
-                    payload = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-            else:
-                payload = (folder / "featurizer.tflite").read_bytes()
+            featurizer = Featurizer.from_stored(
+                (folder / "featurizer.json").read_bytes(), lambda name: (folder / name).read_bytes()
+            )
             if not manifest["classes"]:
                 raise UserError(
                     f"Model bundle {folder} has no classifier ({manifest.get('classifier')}); "
@@ -128,7 +124,7 @@ class Predictor:
                 f"({type(error).__name__}: {error}); rerun `kedro run`, or pass "
                 "--model-version of another bundle."
             ) from None
-        return cls(Featurizer(**settings, payload=payload), head, manifest, threads)
+        return cls(featurizer, head, manifest, threads)
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """uint8 RGB (n, size, size, 3) -> (n, 1280) MobileNetV2 features, one at a time

@@ -47,10 +47,9 @@ def build_linear_head(
     scaler, pca = reduction_model.stages
     mean = scaler.mean.toArray() if scaler.getWithMean() else np.zeros(scaler.mean.size)
     std = scaler.std.toArray()
-    # Spark's scaler maps a constant feature (std 0) to 0.
-    scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 0.0)
-    if not scaler.getWithStd():
-        scale = np.ones_like(std)
+    scale = np.ones_like(std)
+    if scaler.getWithStd():  # Spark's scaler maps a constant feature (std 0) to 0
+        scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
     components = [c for c in pca_features.columns if c.startswith("pca_")]
     training = pca_features.where(F.col("split") == "Training")
     std_row = training.agg(*[F.stddev_pop(c).alias(c) for c in components]).first()
