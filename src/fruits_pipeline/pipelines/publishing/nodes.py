@@ -36,7 +36,7 @@ def publish_model_bundle(
     rejected_images: pd.DataFrame,
     run_reports: dict[str, bytes],
     reduction_params: dict[str, Any],
-    linear_head: LinearHead | None,
+    linear_head: LinearHead | SkippedClassifier,
 ) -> ModelBundle:
     """Node: the run's featurizer, PCA, classifier, summary and reports as one bundle.
 
@@ -44,6 +44,7 @@ def publish_model_bundle(
     the previous one.
     """
     skipped = isinstance(classifier, SkippedClassifier)
+    head = None if isinstance(linear_head, SkippedClassifier) else linear_head
     manifest = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "project_version": __version__,
@@ -56,8 +57,8 @@ def publish_model_bundle(
         "input": {**input_summary, "rejected": len(rejected_images)},
         "metrics": {k: v for k, v in classification_metrics.items() if k != "per_class"},
         "reports": sorted(run_reports),
-        "families": {} if linear_head is None else linear_head.class_families,
-        "unknown": {} if linear_head is None else linear_head.unknown,
+        "families": {} if head is None else head.class_families,
+        "unknown": {} if head is None else head.unknown,
     }
     return ModelBundle(
         featurizer=featurizer,
@@ -65,5 +66,5 @@ def publish_model_bundle(
         classifier=None if skipped else classifier,
         manifest=manifest,
         reports=run_reports,
-        head=linear_head,
+        head=head,
     )

@@ -40,10 +40,14 @@ def build_linear_head(
     classifier: PipelineModel | SkippedClassifier,
     pca_features: DataFrame,
     families: dict[str, str],
-) -> LinearHead | None:
-    """Node: the run's scaler, PCA and classifier as numpy arrays (None: no classifier)."""
+) -> LinearHead | SkippedClassifier:
+    """Node: the run's scaler, PCA and classifier as numpy arrays.
+
+    With no classifier there is no head: the skip is passed on (a catalog dataset cannot
+    hold None), and the bundle is published without head files.
+    """
     if isinstance(classifier, SkippedClassifier):
-        return None
+        return classifier
     scaler, pca = reduction_model.stages
     mean = scaler.mean.toArray() if scaler.getWithMean() else np.zeros(scaler.mean.size)
     std = scaler.std.toArray()
