@@ -143,8 +143,8 @@ class LinearHead:
     pca``; ``logits = components @ coefficients.T + intercepts`` per head. The Spark-free
     predictor (``engine``) and the on-device export use these arrays; the Spark
     ``PipelineModel``s they come from stay in the bundle for the Spark prediction path.
-    ``component_std`` (Training rows) whitens the components for the "unlike the training
-    images" distance; ``unknown`` holds the calibrated thresholds (see ``engine``).
+    ``component_std`` and ``residual_variance`` (Training rows) make the "unlike the
+    training images" distance; ``unknown`` holds the calibrated thresholds (``engine``).
     """
 
     mean: np.ndarray  # (features,)
@@ -155,6 +155,8 @@ class LinearHead:
     heads: dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]]
     class_families: dict[str, str]  # class label -> family (conf/base/parameters_families.yml)
     unknown: dict[str, Any] = field(default_factory=dict)
+    # Mean Training variance per feature direction the PCA leaves out (0: not measured).
+    residual_variance: float = 0.0
 
     FILES = ("head.npz", "head.json")  # in the bundle folder
 
@@ -170,11 +172,20 @@ class LinearHead:
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
 
-    def distance(self, components: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance to the Training images' mean, in whitened PCA space (the
-        components are uncorrelated on Training, so their variances are the covariance)."""
+    def distance(self, features: np.ndarray, components: np.ndarray | None = None) -> np.ndarray:
+        """(n, features) -> (n,) Mahalanobis distance to the Training images' mean, as
+        probabilistic PCA models them: the components whitened by their Training std (they
+        are uncorrelated there), plus what the PCA leaves out, at ``residual_variance`` per
+        direction. Photos unlike Fruits-360 land far on one or the other."""
+        scaled = (np.asarray(features, np.float64) - self.mean) * self.scale
+        if components is None:
+            components = scaled @ self.pca
         whitened = components / np.where(self.component_std > 0, self.component_std, 1.0)
-        return np.sqrt((whitened**2).sum(axis=1))
+        squared = (whitened**2).sum(axis=1)
+        if self.residual_variance > 0:
+            residual = scaled - components @ self.pca.T
+            squared += (residual**2).sum(axis=1) / self.residual_variance
+        return np.sqrt(squared)
 
     def labels(self, head: str = "class") -> tuple[str, ...]:
         return self.heads[head][0]
@@ -205,6 +216,7 @@ class LinearHead:
             "heads": {name: list(labels) for name, (labels, _c, _i) in self.heads.items()},
             "class_families": self.class_families,
             "unknown": self.unknown,
+            "residual_variance": self.residual_variance,
         }
         return {
             "head.npz": buffer.getvalue(),
@@ -231,4 +243,5 @@ class LinearHead:
                 heads=heads,
                 class_families=described["class_families"],
                 unknown=described["unknown"],
+                residual_variance=described.get("residual_variance", 0.0),
             )

@@ -68,6 +68,12 @@ class ClassificationParams(_Section):
     elastic_net_param: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
+class UnknownParams(_Section):
+    # Share of the Fruits-360 Test images that must still get an answer; the thresholds
+    # then flag as many no-fruit calibration photos as they can (engine.unknown.calibrate).
+    accept: Annotated[float, Field(gt=0.5, le=1)] = 0.98
+
+
 class Parameters(BaseModel):
     """Everything under conf/<env>/parameters*.yml plus the runtime ``--params``."""
 
@@ -79,6 +85,7 @@ class Parameters(BaseModel):
     classification: ClassificationParams = ClassificationParams()
     # Class -> family exceptions to the first-word rule (conf/base/parameters_families.yml).
     families: dict[str, str] = {}
+    unknown: UnknownParams = UnknownParams()
     incremental: StrictBool = False
     # Versions of every versioned output kept after a committed run (older ones pruned).
     keep_versions: Annotated[int, Field(strict=True, ge=1)] = 5
@@ -87,6 +94,7 @@ class Parameters(BaseModel):
     # Runtime-only: folders read by the image datasets (conf/base/catalog.yml).
     input_path: str | None = None
     predict_path: str | None = None
+    nofruit_path: str | None = None
     # The class is the label_depth-th folder below the input root (below the split folder
     # when the first folder is Training/Test): raw_images in conf/base/catalog.yml.
     label_depth: Annotated[int, Field(strict=True, ge=1)] | None = None

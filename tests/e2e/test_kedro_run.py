@@ -13,8 +13,9 @@ import pytest
 from kedro.framework.project import configure_project
 from PIL import Image
 
+from fruits_pipeline.backgrounds import background_role
 from fruits_pipeline.pipeline_registry import register_pipelines
-from tests.conftest import SAMPLE, copy_subset, newest_file, newest_version, sample_files
+from tests.conftest import SAMPLE, SHARED, copy_subset, newest_file, newest_version, sample_files
 from tests.e2e.conftest import kedro, project_env
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +65,17 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     expected = pd.Series([p.parent.name for p in images.rglob("*.jpg")]).value_counts().sort_index()
     assert len(expected) == 10 and expected.sum() == 60
 
-    kedro(project_copy, "run", "--env", "local", "--params", f"input_path={images}")
+    nofruit = tmp_path / "nofruit"
+    nofruit.mkdir()
+    roles = {"calibration": [], "check": []}
+    for photo in sorted((SHARED / "data" / "backgrounds" / "images").glob("*.jpg")):
+        role = background_role(photo.name)
+        if role in roles and len(roles[role]) < 8:
+            roles[role].append(shutil.copy(photo, nofruit / photo.name))
+    kedro(
+        project_copy, "run", "--env", "local",
+        "--params", f"input_path={images},nofruit_path={nofruit}",
+    )  # fmt: skip
 
     data = project_copy / "data"
     features = pd.read_parquet(newest_version(data / "04_feature" / "image_features.parquet"))
@@ -149,7 +160,23 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     assert engine["family"].tolist() == spark["family"].tolist()
     assert engine["family"].tolist() == [label.split(" ")[0] for label in engine["label"]]
     assert engine["top3"].map(len).eq(3).all()
+    assert engine["unknown"].tolist() == spark["unknown"].tolist()
+    assert (
+        engine["reason"].tolist()
+        == spark["reason"].astype(object).where(spark["reason"].notna(), None).tolist()
+    )
     assert "pyspark" not in as_json.stderr
+
+    # "unknown": every Test image of the run answered (20 images: a 2% budget is none), and
+    # the no-fruit photos the calibration never saw flagged as the bundle says.
+    unknown = manifest["unknown"]
+    assert unknown["accept"] == 0.98 and unknown["test_images"] == 20
+    assert unknown["test_answered"] == 1.0
+    assert (unknown["nofruit_calibration_photos"], unknown["nofruit_check_photos"]) == (8, 8)
+    checked = run_predict(project_copy, "--json", *map(str, roles["check"]))
+    check = pd.DataFrame([json.loads(line) for line in checked.stdout.splitlines()])
+    assert check["unknown"].mean() == unknown["nofruit_check_flagged"] >= 0.75
+    assert set(check["reason"].dropna()) <= {"unlike the training images", "low confidence"}
     junk = tmp_path / "notes.jpg"
     junk.write_text("not a photo")
     mixed = run_predict(project_copy, str(next(photos.iterdir())), str(junk))

@@ -91,7 +91,8 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
 
     Hidden files and folders (``.x``, ``_x``) are skipped, as Spark's reader skips them.
     A missing folder, one without any image, or storage that refuses access stop the
-    load with one message naming the folder and the fix.
+    load with one message naming the folder and the fix; with ``optional: true`` a missing
+    or empty folder loads as None instead (the node says what it does without it).
 
     Example:
         ```yaml
@@ -108,6 +109,7 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         filepath: str,
         label_depth: int | None = 1,
         param: str = "input_path",
+        optional: bool = False,
         metadata: dict[str, Any] | None = None,
     ):
         if label_depth is not None and (not isinstance(label_depth, int) or label_depth < 1):
@@ -118,7 +120,8 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         self._filepath = spark_uri(filepath)
         self._label_depth = label_depth
         self._param = param  # the --params key that points the dataset elsewhere
-        self._checked = False  # the folder is listed once per run, at its first load
+        self._optional = optional
+        self._present: bool | None = None  # the folder is listed once per run, at first load
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -127,7 +130,7 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
     def _shown(self) -> str:
         return self._filepath.removeprefix("file:")
 
-    def _check_folder(self) -> None:
+    def _check_folder(self) -> bool:
         hint = (
             "Put the photos there (Training/<Class>/*.jpg, Test/<Class>/*.jpg, or "
             f"<Class>/*.jpg) or run with --params {self._param}=/path/to/photos."
@@ -136,21 +139,33 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
             listing = list_folder(self._filepath)
         except Py4JJavaError as error:
             raise storage_error(self._shown(), error, "list input folder") from None
-        if listing is None:
-            raise UserError(f"Input folder {self._shown()} does not exist. {hint}")
+        problem = (
+            "does not exist"
+            if listing is None
+            else "has no .jpg/.jpeg file"
+            if listing[0] == 0
+            else None
+        )
+        if problem and self._optional:
+            logger.info(
+                "Folder %s %s (optional: --params %s=...)", self._shown(), problem, self._param
+            )
+            return False
+        if problem:
+            raise UserError(f"Input folder {self._shown()} {problem}. {hint}")
         images, ignored = listing
-        if images == 0:
-            raise UserError(f"Input folder {self._shown()} has no .jpg/.jpeg file. {hint}")
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(ignored.items()))
         logger.info(
             "Input folder %s: %d image files (.jpg/.jpeg), %d other files ignored%s",
             self._shown(), images, sum(ignored.values()), f" ({kinds})" if kinds else "",
         )  # fmt: skip
+        return True
 
-    def load(self) -> DataFrame:
-        if not self._checked:
-            self._check_folder()
-            self._checked = True
+    def load(self) -> DataFrame | None:
+        if self._present is None:
+            self._present = self._check_folder()
+        if not self._present:
+            return None
         spark = SparkSession.builder.getOrCreate()
         files = (
             spark.read.format("binaryFile")

@@ -143,7 +143,8 @@ class Predictor:
         if not head.unknown:  # a bundle without calibrated thresholds cannot tell
             unknown, reason = None, NOT_CALIBRATED
         else:
-            (reason,) = judge(head.distance(components), probabilities[best[:1]], head.unknown)
+            distance = head.distance(features[None], components)
+            (reason,) = judge(distance, probabilities[best[:1]], head.unknown)
             unknown = reason is not None
         return Answer(
             path=path, label=top[0][0], family=family, probability=top[0][1], top3=top,

@@ -20,7 +20,9 @@ PREDICTION_COLUMNS = [
 ]  # fmt: skip
 
 
-def answers(pca_features: DataFrame, model_bundle: ModelBundle, top: int = 3) -> pd.DataFrame:
+def answers(
+    pca_features: DataFrame, features: DataFrame, model_bundle: ModelBundle, top: int = 3
+) -> pd.DataFrame:
     """One row per photo: the Spark classifier's top classes, the family and "unknown".
 
     The probabilities are Spark ML's; the family and the unknown test apply the bundle's
@@ -34,7 +36,8 @@ def answers(pca_features: DataFrame, model_bundle: ModelBundle, top: int = 3) ->
         )
     labels = classifier.stages[1].labels
     columns = [c for c in pca_features.columns if c.startswith("pca_")]
-    rows = classifier.transform(pca_features).select("path", "probability", *columns).collect()
+    scored = classifier.transform(pca_features.join(features.select("path", "features"), "path"))
+    rows = scored.select("path", "probability", "features", *columns).collect()
     rows.sort(key=lambda row: row.path)
     if not rows:
         return pd.DataFrame(columns=PREDICTION_COLUMNS)
@@ -43,7 +46,11 @@ def answers(pca_features: DataFrame, model_bundle: ModelBundle, top: int = 3) ->
     families, family_probabilities = head.family_probabilities(components)
     calibrated = bool(head.unknown)
     reasons = (
-        judge(head.distance(components), probabilities.max(axis=1), head.unknown)
+        judge(
+            head.distance(np.array([row.features for row in rows]), components),
+            probabilities.max(axis=1),
+            head.unknown,
+        )
         if calibrated
         else [NOT_CALIBRATED] * len(rows)
     )
@@ -85,4 +92,4 @@ def predict_photos(
         photos_to_predict, files, model_bundle.featurizer, params, require_label=False
     )
     pca_features = transform_features(features, model_bundle.reduction)
-    return answers(pca_features, model_bundle), rejected
+    return answers(pca_features, features, model_bundle), rejected

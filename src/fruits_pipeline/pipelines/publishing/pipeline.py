@@ -17,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "rejected_images",
                     "run_reports",
                     "params:reduction",
-                    "linear_head",
+                    "calibrated_head",
                 ],
                 outputs="model_bundle",
                 name="publish_model_bundle",
