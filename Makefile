@@ -20,7 +20,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
 .PHONY: setup system-deps venv lock jars data run run-full test test-fast viz lint format \
-	clean-outputs bench bench-pca docs s3-up s3-down s3-run package
+	clean-outputs bench bench-pca eval-real docs s3-up s3-down s3-run package
 
 # Native BLAS/LAPACK: Spark ML's pure-Java fallback gave wrong PCA eigenvalues here.
 # Chromium + its driver: the kedro-viz browser test and `make docs`.
@@ -127,6 +127,10 @@ viz: setup
 BENCH_N ?= 2000
 bench: setup
 	$(BIN)/python benchmarks/featurize.py --n $(BENCH_N) --rss-check --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
+
+# The newest bundle on real photos labelled by family (measuring only, never training).
+eval-real: setup
+	$(BIN)/python benchmarks/real_photos.py --photos $(SHARED)/data/real_photos_dev/photos
 
 bench-pca: setup
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280

@@ -1,0 +1,97 @@
+"""Score a model bundle on real photos labelled by family (not a test: a measurement).
+
+Usage: python benchmarks/real_photos.py [--photos ../shared/data/real_photos_dev/photos]
+[--bundle data/06_models/model_bundle] [--model-version V]. The photos are
+``<Family>/*.jpg``; each gets the Spark-free predictor's answer (``engine.Predictor``).
+Prints and writes benchmarks/results/real_photos.json: family top-1 and top-3 on all
+photos, how many get an answer (not "unknown") and top-1 on those, with 95% Wilson
+intervals (on ~150 photos one figure is about +-7 points).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from fruits_pipeline.engine.predictor import Predictor, find_bundle
+from fruits_pipeline.pipelines.featurization.model import decode_image
+
+ROOT = Path(__file__).resolve().parents[1]
+SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> list[float]:
+    """95% interval of a proportion (Wilson score), as [low, high]."""
+    if n == 0:
+        return [0.0, 1.0]
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(centre - half, 4), round(centre + half, 4)]
+
+
+def share(hits: int, n: int) -> dict:
+    return {
+        "hits": hits,
+        "n": n,
+        "share": round(hits / n, 4) if n else None,
+        "ci95": wilson(hits, n),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--photos", type=Path, default=ROOT.parent / "shared/data/real_photos_dev/photos"
+    )
+    parser.add_argument("--bundle", type=Path, default=ROOT / "data/06_models/model_bundle")
+    parser.add_argument("--model-version")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/real_photos.json")
+    args = parser.parse_args()
+
+    folder = find_bundle(args.bundle, args.model_version)
+    predictor = Predictor.from_bundle(folder)
+    photos = sorted(p for p in args.photos.rglob("*") if p.suffix.lower() in SUFFIXES)
+    top1 = top3 = answered = answered_right = 0
+    guesses: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    featurizer, head = predictor.featurizer, predictor.head
+    for photo in photos:
+        image = decode_image(photo.read_bytes(), featurizer.image_size, featurizer.resize_filter)
+        features = predictor.features(image[None])[0]
+        answer = predictor.answer(str(photo), features)
+        family = photo.parent.name
+        families, probabilities = head.family_probabilities(head.components(features[None]))
+        best = [families[i] for i in np.argsort(probabilities[0])[::-1][:3]]
+        top1 += answer.family == family
+        top3 += family in best
+        guesses[answer.label] += 1
+        reasons[answer.reason or "answered"] += 1
+        if answer.unknown is False:
+            answered += 1
+            answered_right += answer.family == family
+    n = len(photos)
+    result = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "photos": str(args.photos),
+        "bundle": folder.parent.name,
+        "family_top1": share(top1, n),
+        "family_top3": share(top3, n),
+        "answered": share(answered, n),
+        "family_top1_answered": share(answered_right, answered),
+        "reasons": dict(reasons),
+        "most_predicted": guesses.most_common(5),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
