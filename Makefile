@@ -9,6 +9,7 @@ BIN := $(abspath $(VENV))/bin
 WEIGHTS_FILE := mobilenet_v2_1.0_224_no_top.imagenet_from_slim_ckpt.weights.h5
 SAMPLE_DIR := data/01_raw/fruits-360
 NOFRUIT_DIR := data/01_raw/backgrounds
+REAL_TRAIN_DIR := data/01_raw/real_photos_train
 WEIGHTS := data/06_models/$(WEIGHTS_FILE)
 
 # Spark's Python workers must use the project's interpreter.
@@ -58,8 +59,8 @@ lock:
 	} > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
 	@echo "constraints.txt: $$(grep -c '==' constraints.txt) pinned packages"
 
-# Real data from ../shared, copied (never committed): the sample, the no-fruit photos and
-# the weights.
+# Real data from ../shared, copied (never committed): the sample, the no-fruit photos, the
+# real training photos and the weights.
 $(SAMPLE_DIR):
 	@test -d "$(SHARED)/data/fruits360_sample" || { echo "missing $(SHARED)/data/fruits360_sample: put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
 	mkdir -p $(dir $@)
@@ -70,6 +71,12 @@ $(NOFRUIT_DIR):
 	@test -d "$(SHARED)/data/backgrounds" || { echo "missing $(SHARED)/data/backgrounds: put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
 	mkdir -p $(dir $@)
 	cp -rL "$(SHARED)/data/backgrounds" $@.tmp && chmod -R u+w $@.tmp && mv $@.tmp $@
+
+# Real fruit photos labelled by family: a second training source (conf/base/globals.yml).
+$(REAL_TRAIN_DIR):
+	@test -d "$(SHARED)/data/real_photos_train/photos" || { echo "missing $(SHARED)/data/real_photos_train: put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
+	mkdir -p $(dir $@)
+	cp -rL "$(SHARED)/data/real_photos_train/photos" $@.tmp && chmod -R u+w $@.tmp && mv $@.tmp $@
 
 $(WEIGHTS):
 	@test -f "$(SHARED)/weights/$(WEIGHTS_FILE)" || { echo "missing $(SHARED)/weights/$(WEIGHTS_FILE): put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
@@ -84,7 +91,7 @@ $(VENV)/.s3a-jars: $(VENV)/.installed scripts/fetch_s3a_jars.py
 	$(BIN)/python scripts/fetch_s3a_jars.py
 	@touch $@
 
-data: $(SAMPLE_DIR) $(NOFRUIT_DIR) $(WEIGHTS)
+data: $(SAMPLE_DIR) $(NOFRUIT_DIR) $(REAL_TRAIN_DIR) $(WEIGHTS)
 
 setup: system-deps venv jars data
 

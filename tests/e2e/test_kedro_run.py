@@ -72,15 +72,33 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
         role = background_role(photo.name)
         if role in roles and len(roles[role]) < 8:
             roles[role].append(shutil.copy(photo, nofruit / photo.name))
+    # A second source labelled by family (real photos; Kiwi is no class of the first).
+    second = tmp_path / "second"
+    for family in ("Apple", "Kiwi"):
+        (second / family).mkdir(parents=True)
+        for photo in sorted((SHARED / "data/real_photos_train/photos" / family).iterdir())[:5]:
+            shutil.copy(photo, second / family / photo.name)
+    with (project_copy / "conf/local/globals.yml").open("a") as globals_yml:
+        globals_yml.write(
+            f"extra_sources:\n  - {{name: second, filepath: {second}, labels: family}}\n"
+        )
     kedro(
         project_copy, "run", "--env", "local",
         "--params", f"input_path={images},nofruit_path={nofruit}",
     )  # fmt: skip
 
     data = project_copy / "data"
-    features = pd.read_parquet(newest_version(data / "04_feature" / "image_features.parquet"))
+    every = pd.read_parquet(newest_version(data / "04_feature" / "image_features.parquet"))
+    assert every["source"].value_counts().to_dict() == {"fruits360": 60, "second": 10}
+    ours = every[every["source"] == "second"]
+    assert ours["label"].isna().all() and ours["family"].value_counts().to_dict() == {
+        "Apple": 5, "Kiwi": 5
+    }  # fmt: skip
+    features = every[every["source"] == "fruits360"]
+    assert (features["family"] == features["label"].str.split(" ").str[0]).all()
     assert list(features.columns) == [
-        "path", "label", "split", "size_bytes", "modified", "featurizer", "features"
+        "path", "label", "split", "size_bytes", "modified", "source", "family", "featurizer",
+        "features",
     ]  # fmt: skip
     assert len(features) == 60
     assert features["label"].value_counts().sort_index().to_dict() == expected.to_dict()
@@ -88,6 +106,8 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     assert features["features"].map(len).eq(1280).all()
 
     (bundle,) = bundles(project_copy)
+    head = json.loads((bundle / "head.json").read_text())
+    assert set(head["heads"]["family"]) == {"Apple", "Apricot", "Kiwi"}
     manifest = json.loads((bundle / "manifest.json").read_text())
     reports = bundle / "reports"
     featurizer = json.loads((bundle / "featurizer.json").read_text())
@@ -100,6 +120,15 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     assert manifest["version"] == bundle.parent.name
     assert manifest["classes"] == CLASSES
     assert manifest["input"]["images"]["Test"] == dict.fromkeys(CLASSES, 2)
+    # The second source: split on its own (one Test photo per family), scored apart.
+    sources = manifest["sources"]
+    assert sources["second"]["Training"] == {"Apple": 4, "Kiwi": 4}
+    assert sources["second"]["Test"] == {"Apple": 1, "Kiwi": 1}
+    assert sources["second"]["metrics"]["test_images"] == 2
+    assert sources["fruits360"]["metrics"]["test_images"] == 20
+    assert sources["fruits360"]["metrics"]["class_accuracy"] == pytest.approx(
+        json.loads((bundle / "reports/classification_metrics.json").read_text())["accuracy"]
+    )
     assert manifest["input"]["rejected"] == 0 and manifest["input"]["split"] == "folders"
     assert manifest["project_version"] and len(manifest["git_commit"] or "x" * 40) == 40
     for part in ("reduction/metadata", "classifier/metadata", "featurizer.tflite"):
@@ -109,8 +138,10 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     k = int((explained["cumulative"] < 0.90 - 1e-9).sum()) + 1
     assert manifest["k"] == k
     table = pd.read_csv(newest_file(data / "05_model_input" / "pca_features.csv"))
-    assert list(table.columns) == ["path", "label", "split"] + [f"pca_{i}" for i in range(1, k + 1)]
-    assert len(table) == 60
+    assert list(table.columns) == ["path", "label", "split", "source", "family"] + [
+        f"pca_{i}" for i in range(1, k + 1)
+    ]
+    assert len(table) == 70
     assert table["label"].value_counts().sort_index().to_dict() == expected.to_dict()
     assert (
         newest_file(data / "05_model_input" / "pca_features.csv").parent.name
@@ -158,7 +189,7 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     assert engine["label"].tolist() == spark["predicted_label"].tolist()
     assert (engine["probability"] - spark["probability"]).abs().max() < 1e-4
     assert engine["family"].tolist() == spark["family"].tolist()
-    assert engine["family"].tolist() == [label.split(" ")[0] for label in engine["label"]]
+    assert set(engine["family"]) <= set(head["heads"]["family"])
     assert engine["top3"].map(len).eq(3).all()
     assert engine["unknown"].tolist() == spark["unknown"].tolist()
     assert (

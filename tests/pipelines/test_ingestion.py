@@ -6,7 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
+from fruits_pipeline.datasets import ImageSourcesDataset
 from fruits_pipeline.datasets.image_folder_dataset import list_folder
 from fruits_pipeline.pipelines.ingestion.nodes import holdout_size, split_images
 from tests.conftest import load_images, sample_files, user_error
@@ -60,7 +62,9 @@ def test_labels_and_splits_from_folders(spark, tmp_path):
 
 def test_image_rows_keep_bytes_and_file_facts(spark, small_sample):
     images = load_images(small_sample)
-    assert images.columns == ["path", "label", "split", "size_bytes", "modified", "content"]
+    assert images.columns == [
+        "path", "label", "split", "size_bytes", "modified", "source", "family", "content"
+    ]  # fmt: skip
     files = sorted(small_sample.rglob("*.jpg"))
     rows = {Path(r.path.removeprefix("file:")): r for r in images.collect()}
     assert sorted(rows) == files
@@ -91,7 +95,9 @@ def test_holdout_is_stratified_seeded_and_stable(spark, tmp_path):
             _place(tmp_path, f"{label}/{i}.jpg", source)
     images = load_images(tmp_path)
 
-    labelled, summary = split_images(images, {"test_fraction": 0.2, "seed": 7}, str(tmp_path))
+    labelled, summary = split_images(
+        images, None, {"test_fraction": 0.2, "seed": 7}, str(tmp_path), {}
+    )
     rows = labelled.select("path", "label", "split").collect()
     test = {label: sum(r.split == "Test" for r in rows if r.label == label) for label in sizes}
     assert test == {label: holdout_size(n, 0.2) for label, n in sizes.items()}
@@ -101,20 +107,61 @@ def test_holdout_is_stratified_seeded_and_stable(spark, tmp_path):
     assert summary["images"]["Training"] == {k: sizes[k] - test[k] for k in sizes}
     assert summary["split"].startswith("holdout")
 
-    again, _ = split_images(images, {"test_fraction": 0.2, "seed": 7}, str(tmp_path))
+    again, _ = split_images(images, None, {"test_fraction": 0.2, "seed": 7}, str(tmp_path), {})
     assert sorted(again.select("path", "split").collect()) == sorted(
         (r.path, r.split) for r in rows
     )
-    other, _ = split_images(images, {"test_fraction": 0.2, "seed": 8}, str(tmp_path))
+    other, _ = split_images(images, None, {"test_fraction": 0.2, "seed": 8}, str(tmp_path), {})
     picked = {r.path for r in rows if r.split == "Test"}
     assert {r.path for r in other.collect() if r.split == "Test"} != picked
 
 
 def test_test_folder_split_is_kept(spark, small_sample):
     labelled, summary = split_images(
-        load_images(small_sample), {"test_fraction": 0.5, "seed": 1}, str(small_sample)
+        load_images(small_sample), None, {"test_fraction": 0.5, "seed": 1}, str(small_sample), {}
     )
     rows = labelled.select("path", "split").collect()
     assert all(r.path.split("/")[-3] == r.split for r in rows)
     assert summary["split"] == "folders"
     assert sum(summary["images"]["Test"].values()) == sum(r.split == "Test" for r in rows)
+
+
+def test_a_family_labelled_source_is_split_on_its_own_and_keeps_its_families(
+    spark, small_sample, tmp_path
+):
+    """Two sources from the sample: its class folders, and a second folder whose folder
+    names are families (one renamed by the source's mapping)."""
+    families = {"Apple Red 1": "Apple", "Kiwi": "Kiwi", "Avocado ripe": "Avocado"}
+    second = tmp_path / "second"
+    for label, family in families.items():
+        for i, photo in enumerate(sample_files("Test", label)[-5:]):
+            _place(second, f"{family.lower()}/{i}.jpg", photo)
+    extra = ImageSourcesDataset(
+        sources=[
+            {
+                "name": "second", "filepath": str(second), "labels": "family",
+                "mapping": {"apple": "Apple", "kiwi": "Kiwi", "avocado": "Avocado"},
+            }
+        ]
+    ).load()  # fmt: skip
+    labelled, summary = split_images(
+        load_images(small_sample).withColumn("source", F.lit("fruits360")),
+        extra,
+        {"test_fraction": 0.2, "seed": 3},
+        str(small_sample),
+        {"Avocado ripe": "Avocado"},
+    )
+    rows = labelled.select("path", "label", "family", "split", "source").collect()
+    ours = [r for r in rows if r.source == "second"]
+    assert len(ours) == 15 and all(r.label is None for r in ours)
+    assert {r.family for r in ours} == {"Apple", "Kiwi", "Avocado"}
+    # 5 photos per family, 20% held out: one each, chosen within the source.
+    test = {f: sum(r.split == "Test" for r in ours if r.family == f) for f in families.values()}
+    assert test == dict.fromkeys(families.values(), holdout_size(5, 0.2))
+    assert summary["sources"]["second"]["Test"] == test
+    assert summary["sources"]["second"]["Training"] == dict.fromkeys(families.values(), 4)
+    # The class rows keep their folder split, and get their class's family.
+    main = [r for r in rows if r.source == "fruits360"]
+    assert all(r.path.split("/")[-3] == r.split for r in main)
+    assert {(r.label, r.family) for r in main} == set(families.items())
+    assert summary["split"] == "folders"

@@ -85,7 +85,9 @@ def test_projection_is_centred_pca_with_k_columns(image_features):
     assert len(explained) == 1280  # the whole spectrum, whatever k
     projected = transform_features(image_features, model)
 
-    assert projected.columns == ["path", "label", "split"] + [f"pca_{i}" for i in range(1, k + 1)]
+    assert projected.columns == ["path", "label", "split", "source", "family"] + [
+        f"pca_{i}" for i in range(1, k + 1)
+    ]
     table = to_pandas_table(projected)
     source = {r.path: r for r in image_features.collect()}
     assert len(table) == len(source) == 60

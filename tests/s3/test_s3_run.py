@@ -95,7 +95,7 @@ def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weig
     assert (
         list(table.columns)
         == list(local_table.columns)
-        == (["path", "label", "split", "pca_1", "pca_2", "pca_3", "pca_4"])
+        == (["path", "label", "split", "source", "family", "pca_1", "pca_2", "pca_3", "pca_4"])
     )
     assert sorted(table["path"].map(relative)) == sorted(local_table["path"].map(relative))
     assert table.groupby("label").size().to_dict() == {label: 6 for label in SMALL_CLASSES}

@@ -2,6 +2,7 @@
 
 from .atomic_dataset import AtomicDataset
 from .image_folder_dataset import ImageFolderDataset
+from .image_sources_dataset import ImageSourcesDataset
 from .model_bundle_dataset import ModelBundleDataset
 from .optional_spark_dataset import OptionalSparkDataset
 from .versioned_spark_dataset import CommittedSparkDataset
@@ -11,6 +12,7 @@ __all__ = [
     "AtomicDataset",
     "CommittedSparkDataset",
     "ImageFolderDataset",
+    "ImageSourcesDataset",
     "ModelBundleDataset",
     "OptionalSparkDataset",
     "WeightsFileDataset",

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg")
 IMAGE_GLOB = "*.{[jJ][pP][gG],[jJ][pP][eE][gG]}"
 SPLITS = {"training": "Training", "test": "Test"}
-COLUMNS = ["path", "label", "split", "size_bytes", "modified", "content"]
+COLUMNS = ["path", "label", "split", "size_bytes", "modified", "source", "family", "content"]
+LABEL_KINDS = ("class", "family")
 
 
 def is_hidden(name: str) -> bool:
@@ -88,6 +89,10 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
     a.jpg``, ``root/Kiwi/a.jpg`` and ``root/Test/Kiwi/close-up/a.jpg`` are all ``Kiwi``
     (depth 1). A photo with no folder at that depth gets a null label (the featurization
     rejects it with the reason); ``label_depth: null`` labels nothing (photos to predict).
+    ``labels: family`` reads that folder as a family (``family`` column, null ``label``:
+    such photos train the family head only); ``mapping`` renames folders to the project's
+    class or family names (unmapped ones keep their name). ``source`` names the folder in
+    the rows, the bundle and the per-source metrics.
 
     Hidden files and folders (``.x``, ``_x``) are skipped, as Spark's reader skips them.
     A missing folder, one without any image, or storage that refuses access stop the
@@ -108,8 +113,11 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         *,
         filepath: str,
         label_depth: int | None = 1,
-        param: str = "input_path",
+        param: str = "run with --params input_path=/path/to/photos",
         optional: bool = False,
+        source: str | None = None,
+        labels: str = "class",
+        mapping: dict[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
         if label_depth is not None and (not isinstance(label_depth, int) or label_depth < 1):
@@ -117,15 +125,24 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
                 f"parameter label_depth={label_depth!r}: must be an integer >= 1 (1 = the "
                 "class is the first folder below the split folder)."
             )
+        if labels not in LABEL_KINDS:
+            raise UserError(
+                f"source {source or filepath}: labels={labels!r}; expected one of "
+                f"{', '.join(LABEL_KINDS)} (what its folder names are)."
+            )
         self._filepath = spark_uri(filepath)
+        self._source, self._labels, self._mapping = source, labels, dict(mapping or {})
         self._label_depth = label_depth
-        self._param = param  # the --params key that points the dataset elsewhere
+        self._param = param  # how to point the dataset elsewhere (in the error message)
         self._optional = optional
         self._present: bool | None = None  # the folder is listed once per run, at first load
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "label_depth": self._label_depth}
+        return {
+            "filepath": self._filepath, "label_depth": self._label_depth, "source": self._source,
+            "labels": self._labels,
+        }  # fmt: skip
 
     def _shown(self) -> str:
         return self._filepath.removeprefix("file:")
@@ -133,7 +150,7 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
     def _check_folder(self) -> bool:
         hint = (
             "Put the photos there (Training/<Class>/*.jpg, Test/<Class>/*.jpg, or "
-            f"<Class>/*.jpg) or run with --params {self._param}=/path/to/photos."
+            f"<Class>/*.jpg) or {self._param}."
         )
         try:
             listing = list_folder(self._filepath)
@@ -148,7 +165,7 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         )
         if problem and self._optional:
             logger.info(
-                "Folder %s %s (optional: --params %s=...)", self._shown(), problem, self._param
+                "Folder %s %s: optional, the run goes on without it", self._shown(), problem
             )
             return False
         if problem:
@@ -175,13 +192,20 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         )
         path, filesystem = hadoop_filesystem(self._filepath)
         root = filesystem.makeQualified(path).toString().rstrip("/")
-        label, split = label_and_split(F.col("path"), len(root.split("/")), self._label_depth)
+        folder, split = label_and_split(F.col("path"), len(root.split("/")), self._label_depth)
+        if self._mapping:
+            renamed = F.create_map(*[F.lit(x) for pair in self._mapping.items() for x in pair])
+            folder = F.coalesce(renamed[folder], folder)
+        none = F.lit(None).cast("string")
+        label, family = (none, folder) if self._labels == "family" else (folder, none)
         return files.select(
             "path",
             label.alias("label"),
             split.alias("split"),
             F.col("length").alias("size_bytes"),
             F.col("modificationTime").alias("modified"),
+            F.lit(self._source).cast("string").alias("source"),
+            family.alias("family"),
             "content",
         )
 

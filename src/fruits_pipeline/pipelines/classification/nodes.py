@@ -37,11 +37,19 @@ def _component_columns(pca_features: DataFrame) -> list[str]:
     return [c for c in pca_features.columns if c.startswith("pca_")]
 
 
-def why_not_classify(pca_features: DataFrame) -> str | None:
+def class_rows(pca_features: DataFrame) -> DataFrame:
+    """The photos with a class (family-labelled sources only train the family head)."""
+    return pca_features.where(F.col("label").isNotNull())
+
+
+def why_not_classify(pca_features: DataFrame, column: str = "label") -> str | None:
     """Why no classifier can be trained and evaluated here, or None when one can."""
     counts = {
-        (r.label, r.split): r["count"]
-        for r in pca_features.groupBy("label", "split").count().collect()
+        (r[column], r.split): r["count"]
+        for r in pca_features.where(F.col(column).isNotNull())
+        .groupBy(column, "split")
+        .count()
+        .collect()
     }
     per_class: dict[str, int] = {}
     for (label, _split), n in counts.items():
@@ -68,10 +76,43 @@ def train_classifier(
     learn or to test: classification is skipped (one log line); features, PCA and
     reports are still written.
     """
+    pca_features = class_rows(pca_features)
     reason = why_not_classify(pca_features)
     if reason is not None:
         logger.info("classification skipped: %s", reason)
         return SkippedClassifier(reason)
+    return _fit(pca_features, "label", params)
+
+
+def train_family_classifier(
+    pca_features: DataFrame, params: dict[str, Any]
+) -> PipelineModel | SkippedClassifier:
+    """Fit the same recipe on families, over every source, with class-balanced weights
+    (a family of many classes, such as Apple, would otherwise swallow the others).
+
+    Trained only when a source labels by family: otherwise the class head's
+    probabilities summed per family say the same (``artifacts.LinearHead``).
+    """
+    if pca_features.where(F.col("label").isNull() & F.col("family").isNotNull()).isEmpty():
+        return SkippedClassifier("no family-labelled source")
+    reason = why_not_classify(pca_features, "family")
+    if reason is not None:
+        logger.info("family head skipped: %s", reason)
+        return SkippedClassifier(reason)
+    training = pca_features.where(F.col("split") == "Training")
+    counts = {r.family: r["count"] for r in training.groupBy("family").count().collect()}
+    total = sum(counts.values())
+    weight = F.create_map(
+        *[x for f, n in counts.items() for x in (F.lit(f), F.lit(total / (len(counts) * n)))]
+    )
+    weighted = pca_features.withColumn("weight", weight[F.col("family")])
+    return _fit(weighted, "family", params, weight="weight")
+
+
+def _fit(
+    pca_features: DataFrame, column: str, params: dict[str, Any], weight: str | None = None
+) -> PipelineModel:
+    """Assembler -> indexer of ``column`` -> multinomial logistic regression, on Training."""
     config = ClassificationParams.model_validate(params)
     regression = LogisticRegression(
         featuresCol=COMPONENTS_VECTOR,
@@ -82,17 +123,23 @@ def train_classifier(
         elasticNetParam=config.elastic_net_param,
         standardization=True,
     )
+    if weight:
+        regression.setWeightCol(weight)
     stages = [
         VectorAssembler(inputCols=_component_columns(pca_features), outputCol=COMPONENTS_VECTOR),
-        StringIndexer(inputCol="label", outputCol="label_index"),
+        StringIndexer(inputCol=column, outputCol="label_index"),
         regression,
     ]
     training = pca_features.where(F.col("split") == "Training")
     fitted = Pipeline(stages=stages).fit(training)
     labels = fitted.stages[1].labels
-    # Class names back on the predictions: what a user of the model wants to read.
+    # Names back on the predictions: what a user of the model wants to read.
     to_name = IndexToString(inputCol="prediction", outputCol=PREDICTED_LABEL, labels=labels)
-    logger.info("classifier trained on %d images, %d classes", training.count(), len(labels))
+    logger.info(
+        "%s head trained on %d images, %d %s",
+        "class" if column == "label" else column, training.count(), len(labels),
+        "classes" if column == "label" else "families",
+    )  # fmt: skip
     return PipelineModel(stages=[*fitted.stages, to_name])
 
 
@@ -126,7 +173,7 @@ def evaluate_classifier(
     if isinstance(classifier, SkippedClassifier):
         return {"skipped": classifier.reason}, _skipped_figure(classifier.reason)
     predictions = (
-        classifier.transform(pca_features.where(F.col("split") == "Test"))
+        classifier.transform(class_rows(pca_features).where(F.col("split") == "Test"))
         .select("label", PREDICTED_LABEL)
         .toPandas()
     )

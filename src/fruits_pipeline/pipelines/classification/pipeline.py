@@ -1,6 +1,6 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import evaluate_classifier, train_classifier
+from .nodes import evaluate_classifier, train_classifier, train_family_classifier
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -11,6 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["pca_features", "params:classification"],
                 outputs="classifier",
                 name="train_classifier",
+            ),
+            node(
+                train_family_classifier,
+                inputs=["pca_features", "params:classification"],
+                outputs="family_classifier",
+                name="train_family_classifier",
             ),
             node(
                 evaluate_classifier,

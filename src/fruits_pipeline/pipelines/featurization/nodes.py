@@ -34,11 +34,15 @@ NO_CLASS_REASON = (
 )
 # image_features columns; an image's features are reused while its path, size,
 # modification time and the featurizer's fingerprint are unchanged.
-FEATURE_COLUMNS = ["path", "label", "split", "size_bytes", "modified", "featurizer", "features"]
+# source and family: see datasets.ImageFolderDataset (a family-labelled photo has no label).
+FEATURE_COLUMNS = [
+    "path", "label", "split", "size_bytes", "modified", "source", "family", "featurizer",
+    "features",
+]  # fmt: skip
 KEY_COLUMNS = ["path", "size_bytes", "modified"]
 FEATURES_DDL = (
     "path string, label string, split string, size_bytes long, modified timestamp, "
-    "featurizer string, features array<float>"
+    "source string, family string, featurizer string, features array<float>"
 )
 
 
@@ -141,10 +145,11 @@ def select_images_to_featurize(
         return labelled_images, listed, _no_features(labelled_images)
 
     # Labels and splits come from this run's listing (the split may be a new holdout).
-    metadata = labelled_images.select("path", "label", "split", *KEY_COLUMNS[1:])
+    labels = ["label", "split", "source", "family"]
+    metadata = labelled_images.select("path", *labels, *KEY_COLUMNS[1:])
     reused = (
         stored.where(F.col("featurizer") == current)
-        .drop("label", "split")
+        .drop(*labels)
         .join(metadata, KEY_COLUMNS, "inner")
         .select(*FEATURE_COLUMNS)
         .localCheckpoint(eager=True)  # read the stored version once
@@ -187,8 +192,8 @@ def featurize_images(
     reason.
 
     Returns:
-        features (path, label, split, size_bytes, modified, featurizer, features:
-        array<float>[1280]) and ``rejected`` (path, reason) as pandas.
+        features (path, label, split, size_bytes, modified, source, family, featurizer,
+        features: array<float>[1280]) and ``rejected`` (path, reason) as pandas.
     """
     config = FeaturizationParams.model_validate(params)
     total = len(files_to_featurize)
@@ -217,7 +222,9 @@ def featurize_images(
         total, featurizer.describe(), partitions,
     )  # fmt: skip
     # Photos outside any class folder are recorded in the same pass, never decoded.
-    unlabelled = F.col("label").isNull() if require_label else F.lit(False)
+    unlabelled = (
+        F.col("label").isNull() & F.col("family").isNull() if require_label else F.lit(False)
+    )
     result = featurize_udf(F.when(~unlabelled, F.col("content")))
     featurized = (
         images_to_featurize.coalesce(partitions)
@@ -228,6 +235,8 @@ def featurize_images(
             "split",
             "size_bytes",
             "modified",
+            "source",
+            "family",
             F.lit(featurizer.fingerprint).alias("featurizer"),
             F.when(~unlabelled, F.col("result.features")).alias("features"),
             F.when(unlabelled, F.lit(NO_CLASS_REASON))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from fruits_pipeline.params import IngestionParams
@@ -24,10 +24,71 @@ def holdout_size(n_images: int, test_fraction: float) -> int:
     return min(max(round(n_images * test_fraction), 1), n_images - 1)
 
 
+def _assign_splits(
+    images: DataFrame, key: Column, config: IngestionParams
+) -> tuple[DataFrame, dict[tuple[str, str], int], dict[str, int], str]:
+    """The split rule (see ``split_images``) over ``images``, stratified by ``key``.
+
+    Returns the images with their split, Test images per key, images per key and how
+    the split was made.
+    """
+    metadata = images.select("path", key.alias("key"), "split").where(F.col("key").isNotNull())
+    counts = {
+        (r.key, r.split): r["count"] for r in metadata.groupBy("key", "split").count().collect()
+    }
+    per_key: dict[str, int] = {}
+    for (name, _split), n in counts.items():
+        per_key[name] = per_key.get(name, 0) + n
+
+    splits = {split for _key, split in counts}
+    if "Test" in splits and splits != {"Test"}:
+        labelled = images.withColumn(
+            "split", F.when(key.isNotNull(), F.coalesce("split", F.lit("Training")))
+        )
+        test = {name: counts.get((name, "Test"), 0) for name in per_key}
+        return labelled, test, per_key, "folders"
+    test = {name: holdout_size(n, config.test_fraction) for name, n in per_key.items()}
+    rank = F.row_number().over(Window.partitionBy("key").orderBy("hash", "path"))
+    wanted = F.create_map(*[x for name, k in test.items() for x in (F.lit(name), F.lit(k))])
+    cut = {
+        r.key: r.hash
+        for r in metadata.withColumn("hash", F.xxhash64("path", F.lit(config.seed)))
+        .withColumn("rank", rank)
+        .where(F.col("rank") == wanted[F.col("key")])
+        .select("key", "hash")
+        .collect()
+    }
+    threshold = F.create_map(*[x for name, h in cut.items() for x in (F.lit(name), F.lit(h))])
+    in_test = F.xxhash64("path", F.lit(config.seed)) <= threshold[key]
+    labelled = images.withColumn(
+        "split",
+        F.when(key.isNull(), F.lit(None).cast("string"))
+        .when(F.coalesce(in_test, F.lit(False)), "Test")
+        .otherwise("Training"),
+    )
+    how = f"holdout (no Test folder): test_fraction={config.test_fraction}, seed={config.seed}"
+    return labelled, test, per_key, how
+
+
+def with_family(images: DataFrame, families: dict[str, str]) -> DataFrame:
+    """Every labelled photo's family: its source's (family-labelled folders), else its
+    class's (``params.family_of``: the exceptions in ``families``, else the first word)."""
+    exceptions = F.create_map(*[F.lit(x) for pair in families.items() for x in pair])
+    first_word = F.split(F.col("label"), " ").getItem(0)
+    named = exceptions[F.col("label")] if families else F.lit(None).cast("string")
+    return images.withColumn("family", F.coalesce(F.col("family"), named, first_word))
+
+
 def split_images(
-    raw_images: DataFrame, params: dict[str, Any], input_path: str
+    raw_images: DataFrame,
+    extra_images: DataFrame | None,
+    params: dict[str, Any],
+    input_path: str,
+    families: dict[str, str],
 ) -> tuple[DataFrame, dict[str, Any]]:
-    """Every labelled photo gets a split: its folder's, or a seeded stratified holdout.
+    """Every labelled photo gets a split: its folder's, or a seeded stratified holdout;
+    and a family. The other sources (``extra_images``) are split on their own, per
+    source and label.
 
     With a ``Test`` folder (and photos outside it), photos outside ``Training``/``Test``
     count as Training. Without one, each class holds out ``test_fraction`` of its photos
@@ -36,57 +97,36 @@ def split_images(
 
     Returns:
         ``labelled_images`` and ``input_summary`` (input path, how the split was made,
-        images per split and class).
+        images per split and class, and per source).
     """
     config = IngestionParams.model_validate(params)
-    metadata = raw_images.select("path", "label", "split").where(F.col("label").isNotNull())
-    counts = {
-        (r.label, r.split): r["count"] for r in metadata.groupBy("label", "split").count().collect()
-    }
-    per_class: dict[str, int] = {}
-    for (label, _split), n in counts.items():
-        per_class[label] = per_class.get(label, 0) + n
-
-    splits = {split for _label, split in counts}
-    if "Test" in splits and splits != {"Test"}:
-        labelled = raw_images.withColumn(
-            "split", F.when(F.col("label").isNotNull(), F.coalesce("split", F.lit("Training")))
-        )
-        test = {label: counts.get((label, "Test"), 0) for label in per_class}
-        source = "folders"
-    else:
-        test = {label: holdout_size(n, config.test_fraction) for label, n in per_class.items()}
-        rank = F.row_number().over(Window.partitionBy("label").orderBy("hash", "path"))
-        wanted = F.create_map(*[x for label, k in test.items() for x in (F.lit(label), F.lit(k))])
-        cut = {
-            r.label: r.hash
-            for r in metadata.withColumn("hash", F.xxhash64("path", F.lit(config.seed)))
-            .withColumn("rank", rank)
-            .where(F.col("rank") == wanted[F.col("label")])
-            .select("label", "hash")
-            .collect()
-        }
-        threshold = F.create_map(*[x for label, h in cut.items() for x in (F.lit(label), F.lit(h))])
-        in_test = F.xxhash64("path", F.lit(config.seed)) <= threshold[F.col("label")]
-        labelled = raw_images.withColumn(
-            "split",
-            F.when(F.col("label").isNull(), F.lit(None).cast("string"))
-            .when(F.coalesce(in_test, F.lit(False)), "Test")
-            .otherwise("Training"),
-        )
-        source = (
-            f"holdout (no Test folder): test_fraction={config.test_fraction}, seed={config.seed}"
-        )
+    labelled, test, per_class, how = _assign_splits(raw_images, F.col("label"), config)
+    if how != "folders":
         logger.info("no Test folder: %s of each class held out for testing (seed %d)",
                     f"{config.test_fraction:.0%}", config.seed)  # fmt: skip
-
     summary = {
         "input_path": input_path,
-        "split": source,
+        "split": how,
         "classes": len(per_class),
         "images": {
             "Training": {label: n - test[label] for label, n in sorted(per_class.items())},
             "Test": {label: test[label] for label in sorted(per_class)},
         },
+        "sources": {},
     }
-    return labelled, summary
+    if extra_images is not None:
+        key = F.concat_ws("/", "source", F.coalesce("label", "family"))
+        extra, extra_test, per_key, extra_how = _assign_splits(extra_images, key, config)
+        labelled = labelled.unionByName(extra)
+        for name, n in sorted(per_key.items()):
+            source, label = name.split("/", 1)
+            entry = summary["sources"].setdefault(source, {"split": extra_how})
+            entry.setdefault("Training", {})[label] = n - extra_test[name]
+            entry.setdefault("Test", {})[label] = extra_test[name]
+        for source, entry in summary["sources"].items():
+            logger.info(
+                "source %s: %d Training + %d Test photos, %d labels (%s)",
+                source, sum(entry["Training"].values()), sum(entry["Test"].values()),
+                len(entry["Training"]), extra_how,
+            )  # fmt: skip
+    return with_family(labelled, families), summary

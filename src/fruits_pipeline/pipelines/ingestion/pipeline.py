@@ -8,7 +8,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 split_images,
-                inputs=["raw_images", "params:ingestion", "params:input_path"],
+                inputs=[
+                    "raw_images",
+                    "extra_images",
+                    "params:ingestion",
+                    "params:input_path",
+                    "params:families",
+                ],
                 outputs=["labelled_images", "input_summary"],
                 name="split_images",
             ),

@@ -37,6 +37,7 @@ def publish_model_bundle(
     run_reports: dict[str, bytes],
     reduction_params: dict[str, Any],
     linear_head: LinearHead | SkippedClassifier,
+    source_metrics: dict[str, Any],
 ) -> ModelBundle:
     """Node: the run's featurizer, PCA, classifier, summary and reports as one bundle.
 
@@ -54,11 +55,22 @@ def publish_model_bundle(
         "reduction": reduction_params,
         "classes": [] if skipped else list(classifier.stages[1].labels),
         "classifier": f"skipped: {classifier.reason}" if skipped else "logistic regression",
-        "input": {**input_summary, "rejected": len(rejected_images)},
+        "input": {
+            **{k: v for k, v in input_summary.items() if k != "sources"},
+            "rejected": len(rejected_images),
+        },
         "metrics": {k: v for k, v in classification_metrics.items() if k != "per_class"},
         "reports": sorted(run_reports),
         "families": {} if head is None else head.class_families,
         "unknown": {} if head is None else head.unknown,
+        # Per source: its photos per split and label, and its Test photos' scores.
+        "sources": {
+            name: {
+                **input_summary.get("sources", {}).get(name, {}),
+                "metrics": source_metrics.get(name, {}),
+            }
+            for name in sorted({*input_summary.get("sources", {}), *source_metrics})
+        },
     }
     return ModelBundle(
         featurizer=featurizer,

@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "run_reports",
                     "params:reduction",
                     "calibrated_head",
+                    "source_metrics",
                 ],
                 outputs="model_bundle",
                 name="publish_model_bundle",

@@ -49,6 +49,7 @@ def classifier_head(classifier: PipelineModel) -> tuple[tuple[str, ...], np.ndar
 def build_linear_head(
     reduction_model: PipelineModel,
     classifier: PipelineModel | SkippedClassifier,
+    family_classifier: PipelineModel | SkippedClassifier,
     pca_features: DataFrame,
     families: dict[str, str],
 ) -> LinearHead | SkippedClassifier:
@@ -73,6 +74,8 @@ def build_linear_head(
     total_variance = float(((std * scale) ** 2).sum())  # of the scaled features, on Training
     left_out = max(mean.size - len(components), 1)
     heads = {"class": classifier_head(classifier)}
+    if not isinstance(family_classifier, SkippedClassifier):
+        heads["family"] = classifier_head(family_classifier)
     return LinearHead(
         mean=mean,
         scale=scale,
@@ -131,7 +134,9 @@ def calibrate_unknown(
     config = UnknownParams.model_validate(params)
     calibration = nofruit_features[nofruit_features["role"] == "calibration"]
     check = nofruit_features[nofruit_features["role"] == "check"]
-    test = image_features.where(F.col("split") == "Test").select("label", "features")
+    # Class-labelled Test photos (Fruits-360's): family-only sources are reported apart.
+    test = image_features.where((F.col("split") == "Test") & F.col("label").isNotNull())
+    test = test.select("label", "features")
     rows = test.limit(MAX_CALIBRATION_ROWS).collect()
     if calibration.empty or not rows:
         logger.warning(
@@ -178,3 +183,48 @@ def calibrate_unknown(
         len(check),
     )  # fmt: skip
     return dataclasses.replace(head, unknown={**head.unknown, **measured})
+
+
+def evaluate_sources(
+    calibrated_head: LinearHead | SkippedClassifier, image_features: DataFrame
+) -> dict[str, Any]:
+    """Node: the Test photos of each source through the bundle's head, as the app sees
+    them: family top-1 and top-3, class accuracy (class-labelled sources), the share
+    answered (not "unknown") and family top-1 on those."""
+    if isinstance(calibrated_head, SkippedClassifier):
+        return {}
+    head = calibrated_head
+    test = image_features.where(F.col("split") == "Test")
+    metrics: dict[str, Any] = {}
+    sources = [r.source for r in test.select("source").distinct().collect()]
+    for source in sorted(s for s in sources if s is not None):
+        rows = (
+            test.where(F.col("source") == source)
+            .select("label", "family", "features")
+            .limit(MAX_CALIBRATION_ROWS)
+            .collect()
+        )
+        features = np.array([row.features for row in rows], np.float64)
+        components = head.components(features)
+        names, probabilities = head.family_probabilities(components)
+        ranked = np.argsort(probabilities, axis=1)[:, ::-1][:, :3]
+        truth = [row.family for row in rows]
+        top1 = np.array([names[r[0]] == t for r, t in zip(ranked, truth, strict=True)])
+        top3 = np.array([t in {names[i] for i in r} for r, t in zip(ranked, truth, strict=True)])
+        entry = {
+            "test_images": len(rows),
+            "family_top1": float(top1.mean()),
+            "family_top3": float(top3.mean()),
+        }
+        labelled = np.array([row.label is not None for row in rows])
+        if labelled.any():
+            predicted = np.array(head.labels())[head.probabilities(components).argmax(axis=1)]
+            right = predicted == np.array([row.label for row in rows])
+            entry["class_accuracy"] = float(right[labelled].mean())
+        if head.unknown:
+            answered = ~_flagged(head, features)
+            entry["answered"] = float(answered.mean())
+            entry["family_top1_answered"] = float(top1[answered].mean()) if answered.any() else None
+        metrics[source] = entry
+        logger.info("Test photos of source %s: %s", source, entry)
+    return metrics

@@ -1,6 +1,11 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import build_linear_head, calibrate_unknown, featurize_nofruit_photos
+from .nodes import (
+    build_linear_head,
+    calibrate_unknown,
+    evaluate_sources,
+    featurize_nofruit_photos,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -8,7 +13,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 build_linear_head,
-                inputs=["reduction_model", "classifier", "pca_features", "params:families"],
+                inputs=[
+                    "reduction_model",
+                    "classifier",
+                    "family_classifier",
+                    "pca_features",
+                    "params:families",
+                ],
                 outputs="linear_head",
                 name="build_linear_head",
             ),
@@ -23,6 +34,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["linear_head", "image_features", "nofruit_features", "params:unknown"],
                 outputs="calibrated_head",
                 name="calibrate_unknown",
+            ),
+            node(
+                evaluate_sources,
+                inputs=["calibrated_head", "image_features"],
+                outputs="source_metrics",
+                name="evaluate_sources",
             ),
         ]
     )

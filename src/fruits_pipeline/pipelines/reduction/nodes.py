@@ -19,7 +19,7 @@ from fruits_pipeline.params import ReductionParams
 
 logger = logging.getLogger(__name__)
 
-ID_COLUMNS = ["path", "label", "split"]
+ID_COLUMNS = ["path", "label", "split", "source", "family"]
 FEATURES_VECTOR = "features_vector"
 SCALED = "features_scaled"
 COMPONENTS = "pca"

@@ -54,8 +54,9 @@ def plot_scree(
 
 
 def plot_label_counts(pca_features_table: pd.DataFrame) -> Figure:
-    """Images per class and split, as horizontal bars."""
-    counts = pd.crosstab(pca_features_table["label"], pca_features_table["split"].fillna("none"))
+    """Images per class (or family, for family-labelled sources) and split, as bars."""
+    named = pca_features_table["label"].fillna(pca_features_table["family"] + " (family)")
+    counts = pd.crosstab(named, pca_features_table["split"].fillna("none"))
     fig, ax = plt.subplots(figsize=(9, max(4.0, 0.28 * len(counts))))
     counts.sort_index(ascending=False).plot.barh(stacked=True, ax=ax, width=0.8)
     ax.set_xlabel("images")
@@ -74,7 +75,8 @@ def plot_sample_grid(image_features: DataFrame, per_class: int = 4) -> Figure:
     """
     first = Window.partitionBy("label").orderBy("path")
     chosen = (
-        image_features.select("path", "label")
+        image_features.where(F.col("label").isNotNull())
+        .select("path", "label")
         .withColumn("rank", F.row_number().over(first))
         .where(F.col("rank") <= per_class)
         .toPandas()
@@ -113,6 +115,7 @@ def plot_sample_grid(image_features: DataFrame, per_class: int = 4) -> Figure:
 def plot_pca_scatter(pca_features_table: pd.DataFrame, legend_classes: int = 12) -> Figure:
     """First two components, one colour per class; with k = 1, pca_1 per class (a strip)."""
     fig, ax = plt.subplots(figsize=(10, 7))
+    pca_features_table = pca_features_table[pca_features_table["label"].notna()]
     order = pca_features_table["label"].value_counts().index
     colours = plt.get_cmap("tab20", len(order))
     one_dimensional = "pca_2" not in pca_features_table.columns
