@@ -165,3 +165,22 @@ def test_a_family_labelled_source_is_split_on_its_own_and_keeps_its_families(
     assert all(r.path.split("/")[-3] == r.split for r in main)
     assert {(r.label, r.family) for r in main} == set(families.items())
     assert summary["split"] == "folders"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ({"name": "web", "filepath": "x", "labels": "fruit"}, "source web: labels='fruit'"),
+        ({"name": "web", "path": "x"}, "extra source #1 (web): keys ['name', 'path']"),
+    ],
+)
+def test_a_mistyped_source_is_one_line_naming_it(source, expected):
+    message = user_error(ImageSourcesDataset, sources=[source])
+    assert message.startswith(expected) and "\n" not in message
+
+
+def test_a_missing_optional_source_is_skipped_and_a_required_one_named(spark, tmp_path):
+    missing = {"name": "web", "filepath": str(tmp_path / "nowhere"), "labels": "family"}
+    assert ImageSourcesDataset(sources=[{**missing, "optional": True}]).load() is None
+    message = user_error(ImageSourcesDataset(sources=[missing]).load)
+    assert f"{tmp_path / 'nowhere'} does not exist" in message and "extra_sources" in message
