@@ -59,24 +59,20 @@ lock:
 	} > constraints.txt.tmp && mv constraints.txt.tmp constraints.txt
 	@echo "constraints.txt: $$(grep -c '==' constraints.txt) pinned packages"
 
-# Real data from ../shared, copied (never committed): the sample, the no-fruit photos, the
-# real training photos and the weights.
+# Real data from ../shared, copied (never committed): the sample, the no-fruit photos
+# ("unknown" is calibrated on a fixed part of them, backgrounds.py), the real training
+# photos (the second source, conf/base/globals.yml) and the weights.
+copy_shared = @test -d "$(SHARED)/$(1)" || { echo "missing $(SHARED)/$(1): put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }; \
+	mkdir -p $(dir $@) && cp -rL "$(SHARED)/$(1)" $@.tmp && chmod -R u+w $@.tmp && mv $@.tmp $@
+
 $(SAMPLE_DIR):
-	@test -d "$(SHARED)/data/fruits360_sample" || { echo "missing $(SHARED)/data/fruits360_sample: put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
-	mkdir -p $(dir $@)
-	cp -rL "$(SHARED)/data/fruits360_sample" $@.tmp && chmod -R u+w $@.tmp && mv $@.tmp $@
+	$(call copy_shared,data/fruits360_sample)
 
-# No-fruit photos: "unknown" is calibrated on a fixed part of them (backgrounds.py).
 $(NOFRUIT_DIR):
-	@test -d "$(SHARED)/data/backgrounds" || { echo "missing $(SHARED)/data/backgrounds: put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
-	mkdir -p $(dir $@)
-	cp -rL "$(SHARED)/data/backgrounds" $@.tmp && chmod -R u+w $@.tmp && mv $@.tmp $@
+	$(call copy_shared,data/backgrounds)
 
-# Real fruit photos labelled by family: a second training source (conf/base/globals.yml).
 $(REAL_TRAIN_DIR):
-	@test -d "$(SHARED)/data/real_photos_train/photos" || { echo "missing $(SHARED)/data/real_photos_train: put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
-	mkdir -p $(dir $@)
-	cp -rL "$(SHARED)/data/real_photos_train/photos" $@.tmp && chmod -R u+w $@.tmp && mv $@.tmp $@
+	$(call copy_shared,data/real_photos_train/photos)
 
 $(WEIGHTS):
 	@test -f "$(SHARED)/weights/$(WEIGHTS_FILE)" || { echo "missing $(SHARED)/weights/$(WEIGHTS_FILE): put the shared folder beside the repo or pass SHARED=/path/to/shared" >&2; exit 1; }
