@@ -130,7 +130,7 @@ def plot_pca_scatter(pca_features_table: pd.DataFrame) -> Figure:
     for i, label in enumerate(order):
         rows = pca_features_table[pca_features_table["label"] == label]
         y = np.full(len(rows), i, dtype=float) if one_dimensional else rows["pca_2"]
-        ax.scatter(rows["pca_1"], y, s=5, alpha=0.25, color=colours(i % 20), linewidths=0)
+        ax.scatter(rows["pca_1"], y, s=5, alpha=0.35, color=colours(i % 20), linewidths=0)
     ax.set_xlabel("pca_1")
     if one_dimensional:
         ax.set_yticks(range(len(order)), list(order), fontsize=7)
