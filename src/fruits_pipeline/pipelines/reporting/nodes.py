@@ -118,7 +118,7 @@ def plot_pca_scatter(pca_features_table: pd.DataFrame) -> Figure:
     Names, not a legend of colours, so 33 or 131 classes stay readable. With k = 1,
     pca_1 per class (a strip).
     """
-    # Rows without a class (a source labelled by family only) have no centroid.
+    # Rows without a class label have no centroid to name.
     pca_features_table = pca_features_table[pca_features_table["label"].notna()]
     order = pca_features_table["label"].value_counts().index
     one_dimensional = "pca_2" not in pca_features_table.columns
