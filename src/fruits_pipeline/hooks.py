@@ -236,8 +236,13 @@ def run_summary(bundle: str, featurize: dict[str, float]) -> list[tuple[str, str
     manifest = json.loads(read_bytes(f"{bundle}/manifest.json"))
     reports = f"{bundle}/reports"
     rejected = len(pd.read_csv(io.BytesIO(read_bytes(f"{reports}/rejected_images.csv"))))
+    # The main input's images and those of every extra source (manifest "sources").
+    splits = [manifest["input"]["images"], *(manifest.get("sources") or {}).values()]
     featurized = sum(
-        count for per_class in manifest["input"]["images"].values() for count in per_class.values()
+        count
+        for source in splits
+        for split in ("Training", "Test")
+        for count in source.get(split, {}).values()
     )
     variance = pd.read_csv(io.BytesIO(read_bytes(f"{reports}/explained_variance.csv")))
     k = manifest["k"]

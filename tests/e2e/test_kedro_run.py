@@ -145,7 +145,7 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
         "6714965a05ee6d8568343664bb9cda7456c6eb1fa190a6f5eb39bf087068b100"
     )  # ../shared/weights/SOURCE.md
     assert manifest["version"] == bundle.parent.name
-    assert_quiet_log_with_summary(run.stdout + run.stderr, manifest, n_images=60)
+    assert_quiet_log_with_summary(run.stdout + run.stderr, manifest, n_images=60 + 10)  # + second
     assert manifest["classes"] == CLASSES
     assert manifest["input"]["images"]["Test"] == dict.fromkeys(CLASSES, 2)
     # The second source: split on its own (one Test photo per family), scored apart.
