@@ -20,29 +20,44 @@ export DO_NOT_TRACK := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
-.PHONY: setup system-deps venv lock jars data run run-full test test-fast viz lint format \
+.PHONY: setup setup-run system-deps browser-deps venv venv-dev lock jars data run run-full test test-fast viz lint format \
 	clean-outputs bench bench-pca eval-real docs s3-up s3-down s3-run package
 
-# Native BLAS/LAPACK: Spark ML's pure-Java fallback gave wrong PCA eigenvalues here.
-# Chromium + its driver: the kedro-viz browser test and `make docs`.
-system-deps:
-	@missing=""; \
-	/sbin/ldconfig -p | grep -q 'liblapack.so.3' || missing="$$missing libopenblas0-pthread liblapack3"; \
-	test -x /usr/bin/chromium || missing="$$missing chromium"; \
-	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
-	if [ -n "$$missing" ]; then \
+# Debian packages that are missing, installed once (as root) without touching anything else:
+# --no-upgrade never upgrades a package already there; a non-root user gets the command.
+APT_INSTALL_MISSING = if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade --no-install-recommends $$missing; \
 	  else echo "Install first (Debian): sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
 
-venv: $(VENV)/.installed
+# Native BLAS/LAPACK (the run needs it): Spark ML's pure-Java fallback gave wrong PCA eigenvalues here.
+system-deps:
+	@missing=""; \
+	/sbin/ldconfig -p | grep -q 'liblapack.so.3' || missing="$$missing libopenblas0-pthread liblapack3"; \
+	$(APT_INSTALL_MISSING)
+
+# Chromium + its driver: only the kedro-viz browser test and `make docs`.
+browser-deps:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/bin/chromedriver || missing="$$missing chromium-driver"; \
+	$(APT_INSTALL_MISSING)
 
 # The tested set: every package at the version in constraints.txt (`make lock` writes it);
-# the build backend is pinned in pyproject.toml's [build-system].
+# the build backend is pinned in pyproject.toml's [build-system]. `venv` is what a run
+# needs (the project and its runtime dependencies); `venv-dev` adds the test, ops and
+# kedro-viz extras.
+venv: $(VENV)/.installed
+venv-dev: $(VENV)/.installed-dev
+
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,viz]"
 	@touch $@
 
@@ -89,12 +104,15 @@ $(VENV)/.s3a-jars: $(VENV)/.installed scripts/fetch_s3a_jars.py
 
 data: $(SAMPLE_DIR) $(NOFRUIT_DIR) $(REAL_TRAIN_DIR) $(WEIGHTS)
 
-setup: system-deps venv jars data
+# What a local run needs; `setup` adds what the tests need (browser, dev extras, s3a jars).
+setup-run: system-deps venv data
 
-run: setup
+setup: setup-run browser-deps venv-dev jars
+
+run: setup-run
 	$(BIN)/kedro run --env local
 
-run-full: setup
+run-full: setup-run
 	$(BIN)/kedro run --env local --params input_path=$(SHARED)/data/fruits360
 
 test: setup
@@ -105,10 +123,10 @@ test-fast: setup
 
 # A real S3 server on 127.0.0.1:8333 (SeaweedFS) for the s3_local env; keys generated
 # at start into data/.s3/credentials.env (never in git).
-s3-up: venv
+s3-up: venv-dev
 	$(BIN)/python scripts/local_s3.py up
 
-s3-down: venv
+s3-down: venv-dev
 	$(BIN)/python scripts/local_s3.py down
 
 # The main job S3 -> S3 on the local server: upload the sample with fruits-emr (boto3 sent
@@ -120,35 +138,35 @@ s3-run: setup s3-up
 
 # Wheel, allow-listed conf tarball (conf/{base,emr,s3_local}/*.yml, no credentials, .env,
 # *.pem) and requirements.lock (hashes) in dist/; fruits-emr deploy uploads them.
-package: venv
+package: venv-dev
 	$(BIN)/fruits-emr package
 
-viz: setup
+viz: setup-run venv-dev
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
 
 # Throughput of the featurize node vs the bare model and the classic Spark UDF (not a test).
 BENCH_N ?= 2000
-bench: setup
+bench: setup-run
 	$(BIN)/python benchmarks/featurize.py --n $(BENCH_N) --rss-check --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
 
 # The newest bundle on real photos labelled by family (measuring only, never training).
-eval-real: setup
+eval-real: setup-run
 	$(BIN)/python benchmarks/real_photos.py --photos $(SHARED)/data/real_photos_dev/photos
 
-bench-pca: setup
+bench-pca: setup-run
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280
 
 # Screenshot of the pipeline graph in kedro-viz (headless Chromium) for the README.
-docs: setup
+docs: setup-run browser-deps venv-dev
 	$(BIN)/python scripts/viz_screenshot.py docs/img/kedro-viz.png
 
-lint: venv
+lint: venv-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/shellcheck --severity=style deploy/*.sh
 	$(BIN)/hadolint --failure-threshold warning deploy/serverless/Dockerfile
 
-format: venv
+format: venv-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

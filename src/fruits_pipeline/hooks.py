@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
+from kedro.logging import RichHandler
 from py4j.protocol import Py4JJavaError
 from pyspark import SparkConf
 from pyspark.sql import DataFrame, SparkSession
+from rich.table import Table
 
-from fruits_pipeline.datasets.hadoop_fs import delete, hadoop_filesystem, is_complete, spark_uri
+from fruits_pipeline.datasets.hadoop_fs import (
+    delete,
+    hadoop_filesystem,
+    is_complete,
+    read_bytes,
+    spark_uri,
+)
 from fruits_pipeline.params import validate_parameters
 
 logger = logging.getLogger(__name__)
@@ -32,6 +44,7 @@ class SparkHooks:
         # spark-submit / EMR set their own value, which is kept.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         spark_settings = {str(k): str(v) for k, v in spark_config(context).items()}
+        add_log4j2_config(spark_settings, Path(context.project_path) / "conf" / "log4j2.properties")
         spark_conf = SparkConf().setAll(spark_settings.items())
         spark = (
             SparkSession.builder.appName(context.project_path.name)
@@ -39,6 +52,17 @@ class SparkHooks:
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("WARN")
+
+
+def add_log4j2_config(spark_settings: dict[str, str], log4j2: Path) -> None:
+    """The project's log4j2 file for a driver JVM this process starts (no effect when
+    spark-submit started it: EMR keeps its own logging)."""
+    if not log4j2.is_file():
+        return
+    option = f"-Dlog4j2.configurationFile={log4j2.resolve().as_uri()}"
+    java_options = spark_settings.get("spark.driver.extraJavaOptions", "")
+    if "log4j2.configurationFile" not in java_options:
+        spark_settings["spark.driver.extraJavaOptions"] = f"{java_options} {option}".strip()
 
 
 def spark_config(context) -> dict:
@@ -165,3 +189,96 @@ def prune_versions(root: str, keep: int, protected: set[str]) -> list[str]:
     for version in pruned:
         delete(f"{root}/{version}")
     return pruned
+
+
+class RunSummaryHooks:
+    """One table at the end of a run that published a bundle, read from that bundle.
+
+    The featurize node's rate is timed here (images given to it / wall time of the node).
+    """
+
+    def __init__(self) -> None:
+        self._bundle_root: str | None = None
+        self._featurize: dict[str, float] = {}
+
+    @hook_impl
+    def after_catalog_created(self, conf_catalog: dict[str, Any]) -> None:
+        entry = conf_catalog.get("model_bundle", {})
+        self._bundle_root = spark_uri(entry["filepath"]) if "filepath" in entry else None
+        self._featurize = {}
+
+    @hook_impl
+    def before_node_run(self, node, inputs: dict[str, Any]) -> None:
+        if node.name == "featurize_images":
+            self._featurize = {
+                "images": len(inputs["files_to_featurize"]),
+                "start": time.monotonic(),
+            }
+
+    @hook_impl
+    def after_node_run(self, node) -> None:
+        if node.name == "featurize_images" and "start" in self._featurize:
+            self._featurize["seconds"] = time.monotonic() - self._featurize.pop("start")
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline) -> None:
+        if "model_bundle" not in pipeline.all_outputs() or self._bundle_root is None:
+            return
+        versions = complete_versions(self._bundle_root)
+        if not versions:
+            return
+        bundle = f"{self._bundle_root}/{versions[0]}/model_bundle"
+        print_run_summary(run_summary(bundle, self._featurize))
+
+
+def run_summary(bundle: str, featurize: dict[str, float]) -> list[tuple[str, str]]:
+    """(what, value) rows from the bundle's manifest and reports."""
+    manifest = json.loads(read_bytes(f"{bundle}/manifest.json"))
+    reports = f"{bundle}/reports"
+    rejected = len(pd.read_csv(io.BytesIO(read_bytes(f"{reports}/rejected_images.csv"))))
+    # The main input's images and those of every extra source (manifest "sources").
+    splits = [manifest["input"]["images"], *(manifest.get("sources") or {}).values()]
+    featurized = sum(
+        count
+        for source in splits
+        for split in ("Training", "Test")
+        for count in source.get(split, {}).values()
+    )
+    variance = pd.read_csv(io.BytesIO(read_bytes(f"{reports}/explained_variance.csv")))
+    k = manifest["k"]
+    kept = variance["cumulative"].iloc[k - 1] if 0 < k <= len(variance) else float("nan")
+    metrics = manifest.get("metrics") or {}
+    rows = [
+        ("images seen", f"{featurized + rejected}"),
+        ("featurized / rejected", f"{featurized} / {rejected}"),
+        ("classes", f"{manifest['input']['classes']}"),
+        ("PCA k / variance kept", f"{k} / {kept:.2%}"),
+    ]
+    if "accuracy" in metrics:
+        rows.append(
+            ("Test accuracy / macro F1", f"{metrics['accuracy']:.2%} / {metrics['macro_f1']:.4f}")
+        )
+    else:
+        rows.append(("classifier", str(manifest.get("classifier"))))
+    if featurize.get("seconds"):
+        rate = featurize["images"] / featurize["seconds"]
+        rows.append(("featurize rate", f"{rate:.1f} img/s ({featurize['images']:.0f} new images)"))
+    rows += [("bundle version", manifest["version"]), ("outputs", bundle.removeprefix("file:"))]
+    return rows
+
+
+def print_run_summary(rows: list[tuple[str, str]]) -> None:
+    # Kedro's rich console: the table lines up with the log above it.
+    table = Table(title="run summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for what, value in rows:
+        table.add_row(what, value)
+    console = next(
+        (h.console for h in logging.getLogger().handlers if isinstance(h, RichHandler)), None
+    )
+    if console is None:  # no rich logging configured: plain lines
+        for what, value in rows:
+            logger.info("%s: %s", what, value)
+    else:
+        console.print(table)

@@ -1,8 +1,31 @@
 """Project settings. See https://docs.kedro.org/en/stable/configure/configuration_basics/"""
 
-from fruits_pipeline.hooks import ParameterHooks, RetentionHooks, SparkCacheHooks, SparkHooks
+import os
+import warnings
 
-HOOKS = (SparkHooks(), ParameterHooks(), SparkCacheHooks(), RetentionHooks())
+# Read first by Kedro, before any node imports TensorFlow and before the Spark JVM starts
+# (whose Python workers inherit the environment): TensorFlow's C++ INFO lines (the oneDNN
+# banner) stay out of the log; a value set by the caller wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Kedro 1.7's OmegaConfigLoader still calls omegaconf's deprecated register_new_resolver
+# (once per loader, so three times a run); nothing here calls it. Silenced for that caller only.
+warnings.filterwarnings(
+    "ignore",
+    message=r"register_new_resolver\(\) is deprecated",
+    category=UserWarning,
+    module=r"kedro\.config\.omegaconf_config",
+)
+
+from fruits_pipeline.hooks import (  # noqa: E402
+    ParameterHooks,
+    RetentionHooks,
+    RunSummaryHooks,
+    SparkCacheHooks,
+    SparkHooks,
+)
+
+HOOKS = (SparkHooks(), ParameterHooks(), SparkCacheHooks(), RetentionHooks(), RunSummaryHooks())
 
 # No usage data leaves a laptop or a cluster: kedro-telemetry (a dependency of kedro itself)
 # counts consent as given when it finds no `.telemetry` file and neither KEDRO_DISABLE_TELEMETRY

@@ -44,6 +44,33 @@ def kedro_fails(project: Path, *args: str, env: dict | None = None) -> str:
     return output
 
 
+# The JVM's own line whenever Spark 4's launcher adds the jdk.incubator.vector module; no
+# setting of Spark or log4j reaches it.
+JVM_INCUBATOR_NOTICE = "WARNING: Using incubator modules: jdk.incubator.vector"
+
+
+def assert_quiet_log_with_summary(output: str, manifest: dict, n_images: int) -> None:
+    """No warning of any kind (deprecations, Spark WARN, TensorFlow banners) and the
+    closing run summary table, with this run's numbers."""
+    lines = [line for line in output.splitlines() if line.strip() != JVM_INCUBATOR_NOTICE]
+    noisy = [line for line in lines if "WARN" in line or "Warning" in line or "oneDNN" in line]
+    assert noisy == []
+    table = lines[[i for i, line in enumerate(lines) if line.strip() == "run summary"][-1] :]
+    rows = {
+        cells[0]: cells[1]
+        for cells in ([c.strip() for c in line.strip("│ ").split("│")] for line in table)
+        if len(cells) == 2
+    }
+    assert rows["images seen"] == str(n_images)
+    assert rows["featurized / rejected"] == f"{n_images} / 0"
+    assert rows["classes"] == str(len(manifest["classes"]))
+    assert rows["PCA k / variance kept"].startswith(f"{manifest['k']} / ")
+    accuracy = f"{manifest['metrics']['accuracy']:.2%}"
+    assert rows["Test accuracy / macro F1"].startswith(accuracy)
+    assert rows["bundle version"] == manifest["version"]
+    assert rows["featurize rate"].endswith(f"img/s ({n_images} new images)")
+
+
 def bundles(project: Path) -> list[Path]:
     """Complete model bundles, oldest first."""
     root = project / "data" / "06_models" / "model_bundle"
@@ -82,7 +109,7 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
         globals_yml.write(
             f"extra_sources:\n  - {{name: second, filepath: {second}, labels: family}}\n"
         )
-    kedro(
+    run = kedro(
         project_copy, "run", "--env", "local",
         "--params", f"input_path={images},nofruit_path={nofruit}",
     )  # fmt: skip
@@ -118,6 +145,7 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
         "6714965a05ee6d8568343664bb9cda7456c6eb1fa190a6f5eb39bf087068b100"
     )  # ../shared/weights/SOURCE.md
     assert manifest["version"] == bundle.parent.name
+    assert_quiet_log_with_summary(run.stdout + run.stderr, manifest, n_images=60 + 10)  # + second
     assert manifest["classes"] == CLASSES
     assert manifest["input"]["images"]["Test"] == dict.fromkeys(CLASSES, 2)
     # The second source: split on its own (one Test photo per family), scored apart.

@@ -9,6 +9,7 @@ from fruits_pipeline.pipelines.classification.nodes import (
     SkippedClassifier,
     classification_report,
     evaluate_classifier,
+    plot_confusion_matrix,
     train_classifier,
 )
 from fruits_pipeline.pipelines.reduction.nodes import fit_reduction, transform_features
@@ -68,3 +69,25 @@ def test_classification_is_skipped_when_the_data_cannot_support_it(pca_features)
     )
     assert "['Cherry']" in train_classifier(one_cherry, PARAMS).reason
     assert "Test split" in train_classifier(pca_features.where("split = 'Training'"), PARAMS).reason
+
+
+def test_confused_pairs_counted_by_hand_most_frequent_first():
+    labels = pd.Series(["a", "a", "a", "a", "b", "b", "c", "c"])
+    predicted = pd.Series(["b", "b", "c", "a", "b", "a", "a", "c"])
+    pairs = classification_report(labels, predicted)["confused_pairs"]
+    assert pairs == [
+        {"true": "a", "predicted": "b", "count": 2, "share_of_true": 0.5},
+        {"true": "a", "predicted": "c", "count": 1, "share_of_true": 0.25},
+        {"true": "b", "predicted": "a", "count": 1, "share_of_true": 0.5},
+        {"true": "c", "predicted": "a", "count": 1, "share_of_true": 0.5},
+    ]
+    assert classification_report(labels, labels)["confused_pairs"] == []
+
+
+def test_confusion_matrix_rows_are_shares_of_the_true_class():
+    labels = pd.Series(["a", "a", "a", "a", "b"])
+    predicted = pd.Series(["a", "a", "a", "b", "b"])
+    figure = plot_confusion_matrix(labels, predicted)
+    matrix = figure.axes[0].images[0].get_array()
+    assert matrix.tolist() == [[0.75, 0.25], [0.0, 1.0]]
+    assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["a", "b"]

@@ -216,3 +216,20 @@ def test_pca_scatter_with_one_component_is_a_strip_per_class():
     (ax,) = figure.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     assert "k = 1" in ax.get_title()
+
+
+def test_pca_scatter_names_every_class_at_its_centroid():
+    classes = [f"class {i}" for i in range(33)]  # more than any colour map has colours
+    table = pd.DataFrame(
+        {
+            "label": [c for c in classes for _ in range(2)],
+            "split": "Training",
+            "pca_1": [float(i) + d for i in range(33) for d in (0.0, 1.0)],
+            "pca_2": [2.0 * i for i in range(33) for _ in range(2)],
+        }
+    )
+    (ax,) = plot_pca_scatter(table).axes
+    names = {t.get_text(): t.xy for t in ax.texts}
+    assert set(names) == set(classes)
+    assert names["class 7"] == pytest.approx((7.5, 14.0))  # the mean of its two images
+    assert ax.get_legend() is None

@@ -163,7 +163,25 @@ def classification_report(labels: pd.Series, predicted: pd.Series) -> dict[str, 
         "macro_f1": float(np.mean([m["f1"] for m in per_class.values()])),
         "n_test_images": len(labels),
         "per_class": per_class,
+        "confused_pairs": confused_pairs(labels, predicted),
     }
+
+
+def confused_pairs(labels: pd.Series, predicted: pd.Series, top: int = 10) -> list[dict]:
+    """The most frequent (true, predicted) mistakes, with their share of the true class."""
+    wrong = pd.DataFrame({"true": labels, "predicted": predicted})[labels != predicted]
+    counts = wrong.value_counts().rename("images").reset_index()
+    counts = counts.sort_values(["images", "true", "predicted"], ascending=[False, True, True])
+    support = labels.value_counts()
+    return [
+        {
+            "true": row.true,
+            "predicted": row.predicted,
+            "count": int(row.images),
+            "share_of_true": float(row.images / support[row.true]),
+        }
+        for row in counts.head(top).itertuples(index=False)
+    ]
 
 
 def evaluate_classifier(
@@ -196,15 +214,21 @@ def _skipped_figure(reason: str) -> Figure:
 def plot_confusion_matrix(labels: pd.Series, predicted: pd.Series) -> Figure:
     classes = sorted(set(labels) | set(predicted))
     counts = pd.crosstab(labels, predicted).reindex(index=classes, columns=classes, fill_value=0)
+    # Row-normalized: each true class's share per predicted class, comparable across
+    # classes of different sizes (the diagonal is the recall).
+    shares = counts.div(counts.sum(axis=1).replace(0, 1), axis=0)
     size = max(6.0, 0.32 * len(classes))
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(counts.to_numpy(), cmap="Blues")
+    image = ax.imshow(shares.to_numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
     ax.set_yticks(range(len(classes)), classes, fontsize=7)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(f"Confusion matrix, Test split (accuracy {(labels == predicted).mean():.1%})")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(
+        f"Confusion matrix, Test split, share of each true class "
+        f"(accuracy {(labels == predicted).mean():.1%})"
+    )
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
     plt.close(fig)
     return fig

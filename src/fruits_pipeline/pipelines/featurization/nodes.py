@@ -218,8 +218,8 @@ def featurize_images(
 
     partitions = featurize_partitions(total, sc.defaultParallelism, config.images_per_partition)
     logger.info(
-        "featurizing %d images: %s, %d partitions",
-        total, featurizer.describe(), partitions,
+        "featurizing %d images (featurizer %s), %d partitions",
+        total, featurizer.fingerprint, partitions,
     )  # fmt: skip
     # Photos outside any class folder are recorded in the same pass, never decoded.
     unlabelled = (

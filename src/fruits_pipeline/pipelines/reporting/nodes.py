@@ -112,28 +112,44 @@ def plot_sample_grid(image_features: DataFrame, per_class: int = 4) -> Figure:
     return fig
 
 
-def plot_pca_scatter(pca_features_table: pd.DataFrame, legend_classes: int = 12) -> Figure:
-    """First two components, one colour per class; with k = 1, pca_1 per class (a strip)."""
-    fig, ax = plt.subplots(figsize=(10, 7))
+def plot_pca_scatter(pca_features_table: pd.DataFrame) -> Figure:
+    """First two components: every image a faint dot, every class its name at its centroid.
+
+    Names, not a legend of colours, so 33 or 131 classes stay readable. With k = 1,
+    pca_1 per class (a strip).
+    """
+    # Rows without a class label have no centroid to name.
     pca_features_table = pca_features_table[pca_features_table["label"].notna()]
     order = pca_features_table["label"].value_counts().index
-    colours = plt.get_cmap("tab20", len(order))
     one_dimensional = "pca_2" not in pca_features_table.columns
+    colours = plt.get_cmap("tab20")
+    if one_dimensional:
+        fig, ax = plt.subplots(figsize=(10, max(4.0, 0.25 * len(order))))
+    else:
+        fig, ax = plt.subplots(figsize=(12, 9))
     for i, label in enumerate(order):
         rows = pca_features_table[pca_features_table["label"] == label]
         y = np.full(len(rows), i, dtype=float) if one_dimensional else rows["pca_2"]
-        ax.scatter(
-            rows["pca_1"], y, s=6, alpha=0.6, color=colours(i),
-            label=label if i < legend_classes else None,
-        )  # fmt: skip
+        ax.scatter(rows["pca_1"], y, s=5, alpha=0.35, color=colours(i % 20), linewidths=0)
     ax.set_xlabel("pca_1")
     if one_dimensional:
         ax.set_yticks(range(len(order)), list(order), fontsize=7)
         ax.set_title(f"The only principal component (k = 1), per class ({len(order)} classes)")
     else:
+        centroids = pca_features_table.groupby("label")[["pca_1", "pca_2"]].mean()
+        fontsize = 8 if len(centroids) <= 40 else 6
+        for i, label in enumerate(order):
+            x, y = centroids.loc[label]
+            ax.plot(x, y, marker="o", color=colours(i % 20), markeredgecolor="black", ms=5)
+            ax.annotate(
+                label, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=fontsize,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.6},
+            )  # fmt: skip
         ax.set_ylabel("pca_2")
-        ax.set_title(f"First two principal components ({len(order)} classes)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2)
+        ax.set_title(
+            f"First two principal components: class centroids ({len(order)} classes), "
+            "every image a dot"
+        )
     fig.tight_layout()
     plt.close(fig)
     return fig
@@ -168,6 +184,7 @@ def write_summary(
         f"- PCA (fitted on the Training split) components kept: k = {k}, explaining "
         f"{explained_variance['cumulative'].iloc[k - 1]:.2%} of the Training variance",
         classifier,
+        *_confused_pairs_table(classification_metrics.get("confused_pairs")),
         "",
         "## Figures",
         "",
@@ -175,6 +192,24 @@ def write_summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def _confused_pairs_table(pairs: list[dict] | None) -> list[str]:
+    if pairs is None:  # no classifier
+        return []
+    if not pairs:
+        return ["", "## Most confused pairs (Test split)", "", "No Test image misclassified."]
+    return [
+        "",
+        "## Most confused pairs (Test split)",
+        "",
+        "| true class | predicted as | images | share of the true class |",
+        "|---|---|---:|---:|",
+        *(
+            f"| {p['true']} | {p['predicted']} | {p['count']} | {p['share_of_true']:.1%} |"
+            for p in pairs
+        ),
+    ]
 
 
 FIGURES = ("label_counts", "sample_grid", "scree_plot", "pca_scatter", "confusion_matrix")
