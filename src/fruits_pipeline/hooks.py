@@ -14,6 +14,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark import SparkConf
 from pyspark.sql import DataFrame, SparkSession
 
+import fruits_pipeline
 from fruits_pipeline.datasets.hadoop_fs import delete, hadoop_filesystem, is_complete, spark_uri
 from fruits_pipeline.params import validate_parameters
 
@@ -32,6 +33,7 @@ class SparkHooks:
         # spark-submit / EMR set their own value, which is kept.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         spark_settings = {str(k): str(v) for k, v in spark_config(context).items()}
+        spark_settings.update(local_cluster_worker_env(spark_settings))
         spark_conf = SparkConf().setAll(spark_settings.items())
         spark = (
             SparkSession.builder.appName(context.project_path.name)
@@ -39,6 +41,23 @@ class SparkHooks:
             .getOrCreate()
         )
         spark.sparkContext.setLogLevel("WARN")
+
+
+def local_cluster_worker_env(settings: dict[str, str]) -> dict[str, str]:
+    """``local-cluster`` masters: executors are separate JVMs whose Python workers must run
+    this interpreter and import this checkout's code (the driver's), not an installed copy."""
+    if not settings.get("spark.master", "").startswith("local-cluster"):
+        return {}
+    code_root = str(Path(fruits_pipeline.__file__).resolve().parents[1])
+    python_path = os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p)
+    return {
+        key: value
+        for key, value in {
+            "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
+            "spark.executorEnv.PYTHONPATH": python_path,
+        }.items()
+        if key not in settings
+    }
 
 
 def spark_config(context) -> dict:
