@@ -1,11 +1,16 @@
-"""Featurization throughput: in-process limit vs classic Spark UDF vs the project's node.
+"""Featurization throughput: the machine's limit vs the seeds' Spark UDF vs the project's node.
+
+The limit, measured in the same run: (a) TFLite inference alone on decoded tensors, the best
+img/s over batch x threads x concurrently running interpreters with every core busy; (b)
+read + decode + resize alone, one process per core; limit = 1 / (1/(a) + 1/(b)).
 
 The seed and the pipeline are compared on equal terms: each runs in a new SparkContext
 (new Python workers) of a JVM that has already run one model-free Python UDF job. The
 node's time as the very first job of a cold JVM is reported too (``pipeline_first_job``).
 
 Usage: python benchmarks/featurize.py [--n 2000] [--data DIR] [--weights FILE] [--backend NAME]
-[--skip-seed]. Prints a table and, last, ``vs_limit=<c/a> vs_seed=<c/b>``; writes
+[--skip-seed]. Prints a table and, last,
+``limit=<img/s> pipeline=<img/s> vs_limit=<ratio> vs_seed=<ratio>``; writes
 benchmarks/results/featurize_<N>.json.
 """
 
@@ -24,7 +29,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +40,6 @@ from pyspark.sql.functions import pandas_udf
 from fruits_pipeline.datasets import ImageFolderDataset, WeightsFileDataset
 from fruits_pipeline.pipelines.featurization.featurizer import build_featurizer
 from fruits_pipeline.pipelines.featurization.model import (
-    KerasRunner,
     TFLiteRunner,
     decode_image,
     preprocess,
@@ -44,7 +47,7 @@ from fruits_pipeline.pipelines.featurization.model import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-LIMIT_BATCHES = (1, 4, 16, 64)
+LIMIT_BATCHES = (1, 2, 4, 8, 16)
 WARM_UP_N = 200
 MAX_RECORDS = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
@@ -68,32 +71,69 @@ def copy_images(files: list[Path], dest: Path) -> None:
         shutil.copy(src, target / src.name)
 
 
-def measure_limit(files: list[Path], weights: str) -> dict[str, float]:
-    """Seconds of decode + batched inference in this process, no Spark, per runner.
-
-    Decoding and every runner use all cores (Pillow releases the GIL while it decodes and
-    resizes); TFLite is tried at several batch sizes (small batches stay in cache and are
-    faster here) and its fastest one is the limit.
-    """
-    threads = os.cpu_count() or 1
+def _inference_worker(weights, threads, files, per_config, barrier, results) -> None:
+    """One interpreter process: img/s at each batch size, timed while its peers run too."""
     weights_file = WeightsFileDataset(filepath=weights).load()
-    tflite = TFLiteRunner(build_featurizer(weights_file, {"backend": "tflite"}), threads)
-    keras = KerasRunner(build_featurizer(weights_file, {"backend": "keras"}), threads)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        images = np.stack(list(pool.map(lambda f: decode_image(f.read_bytes(), 224), files)))
-    decode_s = time.perf_counter() - start
-    seconds = {}
-    for name, runner, batch in [
-        *((f"limit_tflite_b{b}", tflite, b) for b in LIMIT_BATCHES),
-        ("limit_keras_b64", keras, 64),
-    ]:
-        runner(preprocess(images[:batch]))  # warm-up (and XNNPACK plan for this shape)
+    featurizer = build_featurizer(weights_file, {"backend": "tflite"})
+    tensors = preprocess(np.stack([decode_image(Path(f).read_bytes(), 224) for f in files]))
+    rates = {}
+    for batch in LIMIT_BATCHES:
+        runner = TFLiteRunner(featurizer, threads)  # a fresh plan for this batch shape
+        runner(tensors[:batch])  # warm-up
+        barrier.wait()  # every interpreter starts timing together: every core busy
+        done, start = 0, time.perf_counter()
+        while done < per_config:
+            first = done % (len(tensors) - batch + 1)
+            runner(tensors[first : first + batch])
+            done += batch
+        rates[batch] = done / (time.perf_counter() - start)
+    results.put(rates)
+
+
+def measure_inference(files: list[Path], weights: str, per_config: int) -> dict[str, float]:
+    """img/s of TFLite inference alone on decoded tensors, per batch x threads x interpreters
+    (interpreters x threads = cores), summed over the interpreters running concurrently."""
+    import multiprocessing as mp  # noqa: PLC0415
+
+    cores = os.cpu_count() or 1
+    context = mp.get_context("spawn")  # no TensorFlow state inherited by fork
+    sample = [str(f) for f in files[: max(LIMIT_BATCHES) * 2]]
+    rates = {}
+    for interpreters in (i for i in range(1, cores + 1) if cores % i == 0):
+        threads = cores // interpreters
+        barrier, results = context.Barrier(interpreters), context.Queue()
+        workers = [
+            context.Process(
+                target=_inference_worker,
+                args=(weights, threads, sample, per_config, barrier, results),
+            )
+            for _ in range(interpreters)
+        ]
+        for worker in workers:
+            worker.start()
+        per_worker = [results.get() for _ in workers]
+        for worker in workers:
+            worker.join()
+        for batch in LIMIT_BATCHES:
+            rates[f"inference_b{batch}_t{threads}_x{interpreters}"] = sum(
+                r[batch] for r in per_worker
+            )
+    return rates
+
+
+def _decode_file(path: str) -> None:
+    decode_image(Path(path).read_bytes(), 224)
+
+
+def measure_decode(files: list[Path]) -> float:
+    """img/s of read + decode + resize alone, one process per core."""
+    import multiprocessing as mp  # noqa: PLC0415
+
+    with mp.get_context("spawn").Pool(os.cpu_count() or 1) as pool:
+        pool.map(_decode_file, [str(f) for f in files[:64]])  # workers up and imported
         start = time.perf_counter()
-        for i in range(0, len(images), batch):
-            runner(preprocess(images[i : i + batch]))
-        seconds[name] = decode_s + time.perf_counter() - start
-    return seconds
+        pool.map(_decode_file, [str(f) for f in files], chunksize=16)
+        return len(files) / (time.perf_counter() - start)
 
 
 def spark_session():
@@ -109,28 +149,28 @@ def spark_session():
     return spark, settings
 
 
-def _seed_model(weights: str):
-    """The worker's MobileNetV2, built on first use (kept on the keras module across tasks)."""
+def _mobilenet(weights):
     import keras  # noqa: PLC0415
 
-    model = getattr(keras, "_benchmark_seed_model", None)
-    if model is None:
-        model = keras.applications.MobileNetV2(
-            weights=weights, include_top=False, pooling="avg", input_shape=(224, 224, 3)
-        )
-        keras._benchmark_seed_model = model
-    return model
+    return keras.applications.MobileNetV2(
+        weights=weights, include_top=False, pooling="avg", input_shape=(224, 224, 3)
+    )
 
 
 def run_seed(spark, folder: str, out: str, weights: str) -> float:
-    """The classic approach: binaryFile -> repartition -> Keras predict in a pandas UDF."""
+    """The seeds' code as written: binaryFile -> repartition(20) -> scalar-iterator pandas
+    UDF that builds the Keras model from broadcast weights at each iterator call (each
+    task) and calls model.predict per batch. Nothing else cached."""
+    start = time.perf_counter()
+    weights_broadcast = spark.sparkContext.broadcast(_mobilenet(weights).get_weights())
 
     @pandas_udf("array<float>")
     def features(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
         from keras.applications.mobilenet_v2 import preprocess_input  # noqa: PLC0415
         from PIL import Image  # noqa: PLC0415
 
-        model = _seed_model(weights)
+        model = _mobilenet(None)
+        model.set_weights(weights_broadcast.value)
         for contents in batches:
             batch = np.stack(
                 [
@@ -141,7 +181,6 @@ def run_seed(spark, folder: str, out: str, weights: str) -> float:
             yield pd.Series(list(model.predict(preprocess_input(batch), verbose=0)))
 
     spark.conf.unset(MAX_RECORDS)  # Spark's default, 10000
-    start = time.perf_counter()
     images = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(folder)
     images.repartition(20).select("path", features("content").alias("features")).write.mode(
         "overwrite"
@@ -259,6 +298,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backend", default="default-from-params")
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument(
+        "--limit-images", type=int, default=512, help="images per interpreter per limit config"
+    )
+    parser.add_argument(
         "--rss-check", action="store_true", help="also run the node on 4x N with fresh workers"
     )
     return parser.parse_args()
@@ -311,9 +353,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="featurize_bench_") as tmp:
         copy_images(files[: args.n], Path(tmp) / "images")
         copy_images(files[args.n : args.n + WARM_UP_N], Path(tmp) / "warm_up")
-        seconds = measure_limit(files[: args.n], weights)
-        spark_seconds, rss_kb = measure_spark(tmp, params, weights, args.skip_seed)
-        seconds.update(spark_seconds)
+        inference = measure_inference(files[: args.n], weights, args.limit_images)
+        decode = measure_decode(files[: args.n])
+        seconds, rss_kb = measure_spark(tmp, params, weights, args.skip_seed)
         rss_4n_kb = (
             peak_rss_on(files[: 4 * args.n], Path(tmp) / "images_4n", params)
             if args.rss_check
@@ -321,15 +363,17 @@ def main() -> None:
         )
 
     rate = {name: args.n / s for name, s in seconds.items()}
-    limit_name = max((n for n in rate if n.startswith("limit_")), key=rate.get)
-    rate["limit"] = rate[limit_name]
+    best_inference = max(inference, key=inference.get)
+    # Decode and inference share the cores: per image, their times add up.
+    rate["limit"] = 1 / (1 / inference[best_inference] + 1 / decode)
     vs_limit = rate["pipeline"] / rate["limit"]
     vs_seed = rate["pipeline"] / rate["seed"] if "seed" in rate else math.nan
 
     print(f"{'name':<18}{'images':>8}{'seconds':>10}{'img/s':>10}")
     for name in seconds:
         print(f"{name:<18}{args.n:>8}{seconds[name]:>10.1f}{rate[name]:>10.1f}")
-    print(f"limit = {limit_name}")
+    print(f"inference alone: {inference[best_inference]:.1f} img/s ({best_inference})")
+    print(f"decode + resize alone: {decode:.1f} img/s ({os.cpu_count()} processes)")
     print(f"pipeline workers peak RSS (max VmHWM): {rss_kb / 1024:.0f} MB at N={args.n}")
     if rss_4n_kb is not None:
         print(f"pipeline workers peak RSS (max VmHWM): {rss_4n_kb / 1024:.0f} MB at N={4 * args.n}")
@@ -347,7 +391,9 @@ def main() -> None:
         "seconds": seconds,
         "vs_limit": vs_limit,
         "vs_seed": None if math.isnan(vs_seed) else vs_seed,
-        "limit": limit_name,
+        "inference_images_per_s": inference,
+        "best_inference": best_inference,
+        "decode_images_per_s": decode,
         "rss_mb": rss_kb / 1024,
         "rss_mb_4n": None if rss_4n_kb is None else rss_4n_kb / 1024,
         "backend": params["backend"],
@@ -355,7 +401,10 @@ def main() -> None:
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     (results / f"featurize_{args.n}.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"vs_limit={vs_limit:.2f} vs_seed={vs_seed:.2f}")
+    print(
+        f"limit={rate['limit']:.1f} pipeline={rate['pipeline']:.1f} "
+        f"vs_limit={vs_limit:.2f} vs_seed={vs_seed:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pyspark import SparkConf
 from pyspark.sql import DataFrame, SparkSession
 from rich.table import Table
 
+import fruits_pipeline
 from fruits_pipeline.datasets.hadoop_fs import (
     delete,
     hadoop_filesystem,
@@ -45,6 +46,7 @@ class SparkHooks:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         spark_settings = {str(k): str(v) for k, v in spark_config(context).items()}
         add_log4j2_config(spark_settings, Path(context.project_path) / "conf" / "log4j2.properties")
+        spark_settings.update(local_cluster_worker_env(spark_settings))
         spark_conf = SparkConf().setAll(spark_settings.items())
         spark = (
             SparkSession.builder.appName(context.project_path.name)
@@ -63,6 +65,23 @@ def add_log4j2_config(spark_settings: dict[str, str], log4j2: Path) -> None:
     java_options = spark_settings.get("spark.driver.extraJavaOptions", "")
     if "log4j2.configurationFile" not in java_options:
         spark_settings["spark.driver.extraJavaOptions"] = f"{java_options} {option}".strip()
+
+
+def local_cluster_worker_env(settings: dict[str, str]) -> dict[str, str]:
+    """``local-cluster`` masters: executors are separate JVMs whose Python workers must run
+    this interpreter and import this checkout's code (the driver's), not an installed copy."""
+    if not settings.get("spark.master", "").startswith("local-cluster"):
+        return {}
+    code_root = str(Path(fruits_pipeline.__file__).resolve().parents[1])
+    python_path = os.pathsep.join(p for p in (code_root, os.environ.get("PYTHONPATH")) if p)
+    return {
+        key: value
+        for key, value in {
+            "spark.executorEnv.PYSPARK_PYTHON": os.environ["PYSPARK_PYTHON"],
+            "spark.executorEnv.PYTHONPATH": python_path,
+        }.items()
+        if key not in settings
+    }
 
 
 def spark_config(context) -> dict:
