@@ -1,0 +1,1 @@
+"""The on-device app model made from the published model bundle."""
