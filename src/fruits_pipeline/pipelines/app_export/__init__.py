@@ -1,1 +1,5 @@
-"""The on-device app model made from the published model bundle."""
+"""App export: the published model bundle as one on-device model MediaPipe apps load."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
