@@ -42,3 +42,9 @@ def test_a_failed_save_leaves_the_old_folder(tmp_path):
         dataset.save({"model.tflite": b"new", "no/such/dir.txt": b""})
     assert dataset.load() == {"model.tflite": b"old"}
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_object_storage_is_skipped_with_a_reason(caplog):
+    dataset = FilesFolderDataset(path="s3://bucket/data/07_model_output/app_model")
+    dataset.save({"model.tflite": b"x"})
+    assert "local disk only" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -9,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
+from kedro.io.core import get_protocol_and_path
+
+logger = logging.getLogger(__name__)
 
 
 class FilesFolderDataset(AbstractDataset[dict[str, bytes], dict[str, bytes]]):
@@ -29,11 +33,13 @@ class FilesFolderDataset(AbstractDataset[dict[str, bytes], dict[str, bytes]]):
     """
 
     def __init__(self, *, path: str, metadata: dict[str, Any] | None = None):
-        self._path = Path(os.path.abspath(path))
+        self._protocol, _ = get_protocol_and_path(path)
+        self._path = Path(os.path.abspath(path)) if self._protocol == "file" else Path(path)
+        self._uri = path
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+        return {"path": self._uri}
 
     def load(self) -> dict[str, bytes]:
         if not self._path.is_dir():
@@ -42,6 +48,13 @@ class FilesFolderDataset(AbstractDataset[dict[str, bytes], dict[str, bytes]]):
 
     def save(self, data: dict[str, bytes]) -> None:
         if not data:
+            return
+        if self._protocol != "file":
+            logger.warning(
+                "%s not written: this dataset writes to a local disk only; run "
+                "`kedro run --env local` (or copy the bundle and export there)",
+                self._uri,
+            )
             return
         parent = self._path.parent
         parent.mkdir(parents=True, exist_ok=True)
