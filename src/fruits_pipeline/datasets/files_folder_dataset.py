@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 class FilesFolderDataset(AbstractDataset[dict[str, bytes], dict[str, bytes]]):
     """``{file name: bytes}`` <-> the files of one local folder.
 
-    A save writes every file into a new hidden folder beside ``path``, then points the
+    A save writes every file into a new folder ``<name>.<stamp>`` beside ``path``, then points the
     symlink ``path`` at it with one ``os.replace`` (atomic on POSIX): a reader sees the old
     folder or the new one, never a mix, and a save that fails leaves the old one. The
     folder it replaced is removed afterwards. An empty dict saves nothing (the old folder,
@@ -59,7 +59,8 @@ class FilesFolderDataset(AbstractDataset[dict[str, bytes], dict[str, bytes]]):
         parent = self._path.parent
         parent.mkdir(parents=True, exist_ok=True)
         stamp = uuid.uuid4().hex[:12]
-        folder = parent / f".{self._path.name}.{stamp}"
+        # Not hidden: `make clean-outputs` (data/07_model_output/*) removes it too.
+        folder = parent / f"{self._path.name}.{stamp}"
         link = parent / f".{self._path.name}.{stamp}.link"
         try:
             folder.mkdir()
