@@ -38,10 +38,9 @@ def kedro(project: Path, *args: str, timeout: int = 900) -> subprocess.Completed
     return result
 
 
-@pytest.fixture
-def project_copy(tmp_path) -> Path:
-    """conf/, src/ and pyproject.toml of this repo in a temp folder, with empty data/."""
-    project = tmp_path / "project"
+def make_project_copy(root: Path) -> Path:
+    """conf/, src/ and pyproject.toml of this repo in ``root/project``, with empty data/."""
+    project = root / "project"
     project.mkdir()
     for name in ("conf", "src"):
         shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -52,3 +51,9 @@ def project_copy(tmp_path) -> Path:
     models.mkdir(parents=True)
     shutil.copy(WEIGHTS, models / WEIGHTS.name)
     return project
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    """conf/, src/ and pyproject.toml of this repo in a temp folder, with empty data/."""
+    return make_project_copy(tmp_path)

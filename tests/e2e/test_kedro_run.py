@@ -377,6 +377,9 @@ def test_one_class_skips_classification_but_writes_the_rest(project_copy, tmp_pa
     assert (bundle / "reduction" / "metadata").is_dir()
     assert not (bundle / "classifier").exists()
     assert "classifier: skipped" in (bundle / "reports" / "summary.md").read_text()
+    # No classifier, no app model: the export says why and writes nothing.
+    assert "app model not exported" in " ".join(log.split())
+    assert not (project_copy / "data" / "07_model_output" / "app_model").exists()
 
 
 def test_retention_keeps_the_newest_versions(project_copy, tmp_path):

@@ -1,6 +1,7 @@
 """Datasets kedro-datasets does not have."""
 
 from .atomic_dataset import AtomicDataset
+from .files_folder_dataset import FilesFolderDataset
 from .image_folder_dataset import ImageFolderDataset
 from .image_sources_dataset import ImageSourcesDataset
 from .model_bundle_dataset import ModelBundleDataset
@@ -11,6 +12,7 @@ from .weights_file_dataset import WeightsFileDataset
 __all__ = [
     "AtomicDataset",
     "CommittedSparkDataset",
+    "FilesFolderDataset",
     "ImageFolderDataset",
     "ImageSourcesDataset",
     "ModelBundleDataset",
