@@ -7,9 +7,7 @@ features, components and probabilities as the Spark prediction pipeline.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -78,19 +76,6 @@ def find_bundle(root: str | Path, version: str | None = None) -> Path:
     return chosen
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """File descriptor 2 to /dev/null for a moment: native libraries write there directly."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 class Predictor:
     """Featurizer + head of one bundle; ``predict`` answers photos (paths or bytes)."""
 
@@ -98,10 +83,9 @@ class Predictor:
         self.featurizer = featurizer
         self.head = head
         self.manifest = manifest
-        with _quiet_native_stderr():  # LiteRT prints "Created ... XNNPACK delegate" on fd 2
-            self._model = RUNNERS[featurizer.backend](featurizer, threads)
-            size = featurizer.image_size
-            self._model(preprocess(np.zeros((1, size, size, 3), np.uint8)))  # plan the graph
+        self._model = RUNNERS[featurizer.backend](featurizer, threads)
+        size = featurizer.image_size
+        self._model(preprocess(np.zeros((1, size, size, 3), np.uint8)))  # plan the graph
 
     @classmethod
     def from_bundle(cls, folder: str | Path, threads: int = 1) -> Predictor:

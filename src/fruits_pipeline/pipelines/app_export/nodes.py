@@ -19,6 +19,7 @@ import numpy as np
 
 from fruits_pipeline.artifacts import LinearHead, ModelBundle, WeightsFile
 from fruits_pipeline.errors import UserError
+from fruits_pipeline.native import import_tensorflow
 from fruits_pipeline.pipelines.featurization.featurizer import keras_model
 
 from . import metadata_schema_py_generated as meta
@@ -46,7 +47,7 @@ def fused_dense(head: LinearHead) -> tuple[np.ndarray, np.ndarray]:
 
 def fused_model(bundle: ModelBundle, weights: WeightsFile):
     """Keras model: uint8 RGB (n, size, size, 3) -> float32 class probabilities."""
-    import keras  # noqa: PLC0415 - heavy import, kept out of module import time
+    _tf, keras = import_tensorflow()
 
     featurizer = bundle.featurizer
     size = featurizer.image_size
@@ -63,7 +64,7 @@ def fused_model(bundle: ModelBundle, weights: WeightsFile):
 
 
 def to_tflite(model) -> bytes:
-    import tensorflow as tf  # noqa: PLC0415
+    tf, _keras = import_tensorflow()
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every tensor spec

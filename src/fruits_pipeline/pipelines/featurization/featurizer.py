@@ -18,6 +18,7 @@ from typing import Any
 
 from fruits_pipeline.artifacts import KERAS_IMAGENET, Featurizer, WeightsFile, package_version
 from fruits_pipeline.errors import UserError
+from fruits_pipeline.native import import_tensorflow
 from fruits_pipeline.params import FeaturizationParams
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def keras_model(weights: WeightsFile, alpha: float, image_size: int):
 
     Keras reads weights from a file: the bytes go to a temporary one, removed at once.
     """
-    import keras  # noqa: PLC0415 - heavy import, kept out of module import time
+    _tf, keras = import_tensorflow()
 
     def build(source):
         return keras.applications.MobileNetV2(
@@ -74,7 +75,7 @@ def convert_to_tflite(
     if cached and os.path.isfile(cached):
         with open(cached, "rb") as flatbuffer:
             return flatbuffer.read()
-    import tensorflow as tf  # noqa: PLC0415
+    tf, _keras = import_tensorflow()
 
     start = time.perf_counter()
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(weights, alpha, image_size))

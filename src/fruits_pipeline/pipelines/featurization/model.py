@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fruits_pipeline.native import import_tensorflow, quiet_native_stderr
+
 logger = logging.getLogger(__name__)
 
 FEATURE_DIM = 1280  # MobileNetV2's pooled output for alpha <= 1.0
@@ -48,8 +50,7 @@ class KerasRunner:
     """Batched inference with the Keras model compiled into one ``tf.function``."""
 
     def __init__(self, exported, threads: int):
-        import keras  # noqa: PLC0415
-        import tensorflow as tf  # noqa: PLC0415
+        tf, keras = import_tensorflow()
 
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -77,7 +78,10 @@ class TFLiteRunner:
     def __init__(self, exported, threads: int):
         from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
 
-        self._interpreter = Interpreter(model_content=exported.payload, num_threads=threads)
+        # LiteRT prints "Created ... XNNPACK delegate" on fd 2 when it first plans the graph.
+        with quiet_native_stderr():
+            self._interpreter = Interpreter(model_content=exported.payload, num_threads=threads)
+            self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         self._batch = 0
