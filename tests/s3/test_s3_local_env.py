@@ -61,11 +61,16 @@ def test_catalog_is_the_same_on_s3_except_the_roots():
     local, emr = load("local", "catalog"), load("emr", "catalog")
     assert local.keys() == emr.keys()
     for name, entry in emr.items():
-        if "filepath" not in entry:
+        if "sources" in entry:  # more photo folders, each under the same root
+            assert entry["root"] == "s3://fruits-pipeline-data/fruits_pipeline/data", name
+            assert entry["sources"] == local[name]["sources"], name  # relative to the root
+            continue
+        key = "path" if "path" in entry else "filepath"  # FilesFolderDataset: a folder path
+        if key not in entry:
             assert entry["type"] == "MemoryDataset", name  # handed on in memory, no storage
             continue
-        filepath = entry["filepath"]
-        if name in ("raw_images", "photos_to_predict"):
+        filepath = entry[key]
+        if name in ("raw_images", "photos_to_predict", "nofruit_photos"):
             continue  # runtime_params with an S3 default
         if name == "featurizer_weights":  # an input: Keras' download, or --params s3://...
             assert filepath == "imagenet"
@@ -73,7 +78,7 @@ def test_catalog_is_the_same_on_s3_except_the_roots():
         assert filepath.startswith("s3://fruits-pipeline-data/fruits_pipeline/data/"), name
         assert (
             filepath.removeprefix("s3://fruits-pipeline-data/fruits_pipeline/")
-            == (local[name]["filepath"])
+            == (local[name][key])
         ), name
         inner = entry.get("dataset", entry)  # AtomicDataset wraps a file dataset
         if inner["type"].split(".")[0] in ("pandas", "matplotlib", "json", "text"):

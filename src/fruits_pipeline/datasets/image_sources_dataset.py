@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from functools import reduce
 from typing import Any
 
@@ -16,25 +17,37 @@ OPTIONAL_KEYS = {"labels", "label_depth", "mapping", "optional"}
 SOURCE_KEYS = {"name", "filepath", *OPTIONAL_KEYS}
 
 
+def _under(root: str | None, filepath: str) -> str:
+    """A relative ``filepath`` is below ``root`` (the env's data root); absolute paths and
+    URLs (``s3://...``) are taken as they are."""
+    if root is None or "://" in filepath or posixpath.isabs(filepath):
+        return filepath
+    return posixpath.join(root, filepath)
+
+
 class ImageSourcesDataset(AbstractDataset[None, DataFrame]):
     """Photo folders of other sources, each with its own label rule (an
     ``ImageFolderDataset`` per source), unioned with a ``source`` column; None when
-    there are none (or every optional one is missing).
+    there are none (or every optional one is missing). A relative ``filepath`` is below
+    ``root`` (the env's data root), so one list serves every env.
 
     Example:
         ```yaml
         extra_images:
           type: fruits_pipeline.datasets.ImageSourcesDataset
+          root: ${globals:data_root}
           sources:
             - name: real_photos_train
-              filepath: data/01_raw/real_photos_train
+              filepath: 01_raw/real_photos_train   # below root
               labels: family        # its folders are families (Apple/, Pear/, ...)
               mapping: {Nectarine: Peach}
               optional: true        # missing folder: the run goes on without it
         ```
     """
 
-    def __init__(self, *, sources: list[dict[str, Any]] | None = None, metadata=None):
+    def __init__(
+        self, *, sources: list[dict[str, Any]] | None = None, root: str | None = None, metadata=None
+    ):
         self._folders = []
         for i, source in enumerate(sources or []):
             unknown = sorted(set(source) - SOURCE_KEYS)
@@ -44,7 +57,7 @@ class ImageSourcesDataset(AbstractDataset[None, DataFrame]):
                     f"expected name and filepath, optionally {sorted(OPTIONAL_KEYS)}."
                 )
             folder = ImageFolderDataset(
-                filepath=source["filepath"], source=source["name"],
+                filepath=_under(root, str(source["filepath"])), source=source["name"],
                 labels=source.get("labels", "class"), label_depth=source.get("label_depth", 1),
                 mapping=source.get("mapping"), optional=source.get("optional", False),
                 param="fix extra_sources in conf/<env>/globals.yml",

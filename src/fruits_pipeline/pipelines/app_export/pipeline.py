@@ -8,7 +8,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 export_app_model,
-                inputs=["model_bundle", "featurizer_weights"],
+                inputs=["published_model_bundle", "featurizer_weights"],
                 outputs="app_model",
                 name="export_app_model",
             ),

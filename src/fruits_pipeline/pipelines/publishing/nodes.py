@@ -38,11 +38,14 @@ def publish_model_bundle(
     reduction_params: dict[str, Any],
     linear_head: LinearHead | SkippedClassifier,
     source_metrics: dict[str, Any],
-) -> ModelBundle:
+) -> tuple[ModelBundle, ModelBundle]:
     """Node: the run's featurizer, PCA, classifier, summary and reports as one bundle.
 
     The catalog saves it last, as a whole: a reader gets this run's bundle complete, or
-    the previous one.
+    the previous one. It is returned twice: to the catalog (``model_bundle``), and in
+    memory to the nodes after it in this run (``published_model_bundle``, with its version
+    once saved), because loading ``model_bundle`` follows ``--params model_version``, which
+    may name an older bundle.
     """
     skipped = isinstance(classifier, SkippedClassifier)
     head = None if isinstance(linear_head, SkippedClassifier) else linear_head
@@ -72,7 +75,7 @@ def publish_model_bundle(
             for name in sorted({*input_summary.get("sources", {}), *source_metrics})
         },
     }
-    return ModelBundle(
+    bundle = ModelBundle(
         featurizer=featurizer,
         reduction=reduction_model,
         classifier=None if skipped else classifier,
@@ -80,3 +83,4 @@ def publish_model_bundle(
         reports=run_reports,
         head=head,
     )
+    return bundle, bundle

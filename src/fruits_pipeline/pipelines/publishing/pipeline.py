@@ -20,7 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "calibrated_head",
                     "source_metrics",
                 ],
-                outputs="model_bundle",
+                outputs=["model_bundle", "published_model_bundle"],
                 name="publish_model_bundle",
             ),
         ]
