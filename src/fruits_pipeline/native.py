@@ -1,5 +1,5 @@
 """Native libraries that write to file descriptor 2 themselves (banners no logging
-setting reaches), imported or started with it silenced for a moment; and a plugin whose
+setting reaches), imported or started with it silenced for a moment; and a module whose
 import gives a warning no filter reaches. Stdlib only: the Spark-free predictor uses it too."""
 
 from __future__ import annotations
@@ -47,9 +47,3 @@ def import_without_warning(module: str, text: str) -> None:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-
-
-def quiet_plugin_imports() -> None:
-    """A ``kedro.init`` entry point (pyproject.toml): the kedro command line calls it before
-    it loads the plugins' commands, whose import would give the warning."""
-    import_without_warning(*KEDRO_MLFLOW_ADVICE)

@@ -7,10 +7,6 @@ import warnings
 # (whose Python workers inherit the environment): TensorFlow's C++ INFO lines (the oneDNN
 # banner) stay out of the log; a value set by the caller wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# MLflow sends usage data unless told not to (DO_NOT_TRACK counts only when "true"), and
-# replaces the handlers of its loggers with its own at import: conf/logging.yml decides.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
 
 # Kedro 1.7's OmegaConfigLoader (once per loader, so three times a run) and kedro-mlflow's
 # hook still call omegaconf's deprecated register_new_resolver; nothing here calls it.
@@ -47,8 +43,9 @@ HOOKS = (
 # nor DO_NOT_TRACK, which is the case of the packaged wheel on EMR. This setting, shipped in
 # the wheel, keeps its hooks out of every KedroSession; the committed `.telemetry`
 # (`consent: false`) covers its hooks on the `kedro` command line and kedro-viz.
-# kedro-mlflow's hook is in HOOKS above, in its place, instead of auto-registered.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry", "kedro-mlflow")
+# kedro-mlflow's hook is in HOOKS above, in its place, instead of auto-registered (its
+# distribution is named with an underscore). MLflow's own telemetry: fruits_pipeline.tracking.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry", "kedro_mlflow")
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -14,25 +14,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# Kedro's logging first (it routes warnings to the log, from when it is set up), then
-# kedro-mlflow without its import-time warning, when the kedro command line has not
-# imported it so already (fruits_pipeline.native).
-import kedro.framework.project  # noqa: F401
+# Before MLflow is imported (the kedro command line imports this module first, through
+# the kedro.init entry point below): no usage data sent (MLflow's DO_NOT_TRACK check wants
+# "true", not "1"), and its loggers left to conf/logging.yml. A value set by the caller wins.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+
+from kedro.framework.project import LOGGING
 
 from fruits_pipeline.native import KEDRO_MLFLOW_ADVICE, import_without_warning
 
-import_without_warning(*KEDRO_MLFLOW_ADVICE)
+
+def quiet_kedro_mlflow() -> None:
+    """kedro-mlflow imported without its import-time warning (fruits_pipeline.native), and
+    conf/logging.yml applied again: the import sets kedro-mlflow's logger to INFO. The
+    ``kedro.init`` entry point (pyproject.toml): the kedro command line calls it before it
+    loads the plugins' commands."""
+    import_without_warning(*KEDRO_MLFLOW_ADVICE)
+    LOGGING.configure(LOGGING.data)
+
+
+quiet_kedro_mlflow()  # the first import of this module does it in any case
 
 import mlflow  # noqa: E402
 from kedro.framework.hooks import hook_impl  # noqa: E402
 from kedro_mlflow.framework.hooks import MlflowHook  # noqa: E402
 from mlflow.entities import RunStatus  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.telemetry.client import set_telemetry_client  # noqa: E402
 from py4j.protocol import Py4JJavaError  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from fruits_pipeline.datasets.hadoop_fs import hadoop_filesystem  # noqa: E402
 from fruits_pipeline.errors import UserError  # noqa: E402
+
+set_telemetry_client()  # again, with the setting above, if MLflow was imported before
 
 STORE_ERRORS = (MlflowException, SQLAlchemyError, OSError)
 FIX = (
