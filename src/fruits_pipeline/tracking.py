@@ -145,8 +145,8 @@ def copy_to_local(uri: str, target: Path) -> Path:
     """A bundle folder (local or S3, read through Hadoop like every bundle) copied to
     ``target``, without Hadoop's hidden checksum files."""
     source, filesystem = hadoop_filesystem(uri)
-    destination = source.getClass()(target.resolve().as_uri())
-    filesystem.copyToLocalFile(False, source, destination, True)
+    destination, _ = hadoop_filesystem(target.resolve().as_uri())
+    filesystem.copyToLocalFile(False, source, destination, True)  # raw local FS: no .crc
     for hidden in [p for p in target.rglob(".*") if p.is_file()]:
         hidden.unlink()
     return target
