@@ -146,9 +146,12 @@ package: venv-dev
 viz: setup-run venv-dev
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
 
-# The MLflow UI over the local runs (conf/base/mlflow.yml: mlflow.db, artifacts in mlruns/).
+# The MLflow UI over the local runs (conf/base/mlflow.yml: mlflow.db, artifacts in mlruns/);
+# without MLflow 3's background job workers (seven processes, for GenAI jobs) and without
+# its dependencies' deprecation notices.
 mlflow: venv
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false PYTHONWARNINGS=ignore::DeprecationWarning \
+	  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
 
 # Throughput of the featurize node vs the bare model and the classic Spark UDF (not a test).
 BENCH_N ?= 2000
