@@ -120,7 +120,9 @@ def assert_mlflow_run_records_the_bundle(project: Path, bundle: Path, output: st
     assert files(artifacts / "reports") == files(bundle / "reports")
     rest = {name: data for name, data in files(bundle).items() if not name.startswith("reports/")}
     assert files(artifacts / "model_bundle") == rest
-    assert {"manifest.json", "featurizer.tflite", "classifier/metadata/part-00000"} <= set(rest)
+    assert {"manifest.json", "featurizer.tflite", "head.npz", "classifier/metadata/_SUCCESS"} <= (
+        set(rest)
+    )
 
 
 def bundles(project: Path) -> list[Path]:
