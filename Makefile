@@ -17,11 +17,13 @@ export PYSPARK_PYTHON := $(BIN)/python
 export PYSPARK_DRIVER_PYTHON := $(BIN)/python
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
+# MLflow's own opt-out (its DO_NOT_TRACK check wants "true"); settings.py sets it too.
+export MLFLOW_DISABLE_TELEMETRY := true
 export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
 .PHONY: setup setup-run system-deps browser-deps venv venv-dev lock jars data run run-full test test-fast viz lint format \
-	clean-outputs bench bench-pca eval-real docs s3-up s3-down s3-run package
+	clean-outputs bench bench-pca eval-real docs s3-up s3-down s3-run package mlflow
 
 # Debian packages that are missing, installed once (as root) without touching anything else:
 # --no-upgrade never upgrades a package already there; a non-root user gets the command.
@@ -144,6 +146,13 @@ package: venv-dev
 viz: setup-run venv-dev
 	$(BIN)/kedro viz run --host 127.0.0.1 --port 4141
 
+# The MLflow UI over the local runs (conf/base/mlflow.yml: mlflow.db, artifacts in mlruns/);
+# without MLflow 3's background job workers (seven processes, for GenAI jobs) and without
+# its dependencies' deprecation notices.
+mlflow: venv
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false PYTHONWARNINGS=ignore::DeprecationWarning \
+	  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+
 # Throughput of the featurize node vs the bare model and the classic Spark UDF (not a test).
 BENCH_N ?= 2000
 bench: setup-run
@@ -175,3 +184,4 @@ clean-outputs:
 	rm -rf data/02_intermediate/* data/03_primary/* data/04_feature/* data/05_model_input/* \
 	  data/07_model_output/* data/08_reporting/*
 	find data/06_models -mindepth 1 -maxdepth 1 ! -name '*.h5' ! -name .gitkeep -exec rm -rf {} +
+	rm -rf mlflow.db mlruns

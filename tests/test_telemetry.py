@@ -37,6 +37,23 @@ def test_sessions_register_no_telemetry_hook():
     assert telemetry_hooks(settings.DISABLE_HOOKS_FOR_PLUGINS) == []
 
 
+def test_kedro_mlflow_hook_is_the_projects_first_hook_only():
+    """kedro-mlflow's hook, auto-registered by default, runs once: as the project's first
+    hook (so called last in each stage: the MLflow run opens after the input checks)."""
+    from kedro_mlflow.framework.hooks import MlflowHook  # noqa: PLC0415
+
+    def plugin_modules(disabled: tuple[str, ...]) -> set[str]:
+        manager = _create_hook_manager()
+        _register_hooks_entry_points(manager, disabled)
+        return {type(plugin).__module__.split(".")[0] for plugin in manager.get_plugins()}
+
+    assert "kedro_mlflow" in plugin_modules(())
+    configure_project("fruits_pipeline")
+    assert "kedro_mlflow" not in plugin_modules(settings.DISABLE_HOOKS_FOR_PLUGINS)
+    assert [isinstance(hook, MlflowHook) for hook in settings.HOOKS].count(True) == 1
+    assert isinstance(settings.HOOKS[0], MlflowHook)
+
+
 def kedro_cli(project: Path, network_log: Path) -> None:
     kedro = Path(sys.executable).with_name("kedro")
     env = probed_env(dict(os.environ), network_log)

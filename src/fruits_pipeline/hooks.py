@@ -29,6 +29,7 @@ from fruits_pipeline.datasets.hadoop_fs import (
     spark_uri,
 )
 from fruits_pipeline.params import validate_parameters
+from fruits_pipeline.tracking import active_run_id, record_run
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,8 @@ def prune_versions(root: str, keep: int, protected: set[str]) -> list[str]:
 
 
 class RunSummaryHooks:
-    """One table at the end of a run that published a bundle, read from that bundle.
+    """One table at the end of a run that published a bundle, read from that bundle, and
+    the same figures in the run's MLflow run (with the bundle's reports and files).
 
     The featurize node's rate is timed here (images given to it / wall time of the node).
     """
@@ -247,11 +249,13 @@ class RunSummaryHooks:
         if not versions:
             return
         bundle = f"{self._bundle_root}/{versions[0]}/model_bundle"
-        print_run_summary(run_summary(bundle, self._featurize))
+        figures = bundle_figures(bundle, self._featurize)
+        print_run_summary(run_summary(figures, bundle, active_run_id()))
+        record_run(bundle, figures["version"], run_metrics(figures))
 
 
-def run_summary(bundle: str, featurize: dict[str, float]) -> list[tuple[str, str]]:
-    """(what, value) rows from the bundle's manifest and reports."""
+def bundle_figures(bundle: str, featurize: dict[str, float]) -> dict[str, Any]:
+    """What a run produced, read from its bundle's manifest and reports."""
     manifest = json.loads(read_bytes(f"{bundle}/manifest.json"))
     reports = f"{bundle}/reports"
     rejected = len(pd.read_csv(io.BytesIO(read_bytes(f"{reports}/rejected_images.csv"))))
@@ -265,24 +269,69 @@ def run_summary(bundle: str, featurize: dict[str, float]) -> list[tuple[str, str
     )
     variance = pd.read_csv(io.BytesIO(read_bytes(f"{reports}/explained_variance.csv")))
     k = manifest["k"]
-    kept = variance["cumulative"].iloc[k - 1] if 0 < k <= len(variance) else float("nan")
-    metrics = manifest.get("metrics") or {}
+    seconds = featurize.get("seconds")
+    return {
+        "version": manifest["version"],
+        "featurized": featurized,
+        "rejected": rejected,
+        "classes": manifest["input"]["classes"],
+        "k": k,
+        "variance_kept": (
+            float(variance["cumulative"].iloc[k - 1]) if 0 < k <= len(variance) else float("nan")
+        ),
+        "metrics": manifest.get("metrics") or {},
+        "classifier": manifest.get("classifier"),
+        "unknown": manifest.get("unknown") or {},
+        "featurize_images": featurize.get("images", 0),
+        "featurize_img_per_s": featurize["images"] / seconds if seconds else None,
+    }
+
+
+def run_metrics(figures: dict[str, Any]) -> dict[str, float]:
+    """The figures as MLflow metrics; accuracy and macro_f1 as in classification_metrics.json."""
+    unknown = figures["unknown"]
+    metrics = {
+        **{
+            name: figures["metrics"][name]
+            for name in ("accuracy", "macro_f1", "n_test_images")
+            if name in figures["metrics"]
+        },
+        "k": figures["k"],
+        "variance_kept": figures["variance_kept"],
+        "images_seen": figures["featurized"] + figures["rejected"],
+        "images_featurized": figures["featurized"],
+        "images_rejected": figures["rejected"],
+        "classes": figures["classes"],
+        "featurize_img_per_s": figures["featurize_img_per_s"],
+        "unknown_test_answered": unknown.get("test_answered"),
+        "unknown_nofruit_check_flagged": unknown.get("nofruit_check_flagged"),
+    }
+    return {name: float(value) for name, value in metrics.items() if value is not None}
+
+
+def run_summary(
+    figures: dict[str, Any], bundle: str, mlflow_run: str | None = None
+) -> list[tuple[str, str]]:
+    """(what, value) rows of the summary table."""
+    metrics = figures["metrics"]
     rows = [
-        ("images seen", f"{featurized + rejected}"),
-        ("featurized / rejected", f"{featurized} / {rejected}"),
-        ("classes", f"{manifest['input']['classes']}"),
-        ("PCA k / variance kept", f"{k} / {kept:.2%}"),
+        ("images seen", f"{figures['featurized'] + figures['rejected']}"),
+        ("featurized / rejected", f"{figures['featurized']} / {figures['rejected']}"),
+        ("classes", f"{figures['classes']}"),
+        ("PCA k / variance kept", f"{figures['k']} / {figures['variance_kept']:.2%}"),
     ]
     if "accuracy" in metrics:
         rows.append(
             ("Test accuracy / macro F1", f"{metrics['accuracy']:.2%} / {metrics['macro_f1']:.4f}")
         )
     else:
-        rows.append(("classifier", str(manifest.get("classifier"))))
-    if featurize.get("seconds"):
-        rate = featurize["images"] / featurize["seconds"]
-        rows.append(("featurize rate", f"{rate:.1f} img/s ({featurize['images']:.0f} new images)"))
-    rows += [("bundle version", manifest["version"]), ("outputs", bundle.removeprefix("file:"))]
+        rows.append(("classifier", str(figures["classifier"])))
+    rate, new = figures["featurize_img_per_s"], figures["featurize_images"]
+    if rate is not None:
+        rows.append(("featurize rate", f"{rate:.1f} img/s ({new:.0f} new images)"))
+    rows += [("bundle version", figures["version"]), ("outputs", bundle.removeprefix("file:"))]
+    if mlflow_run:
+        rows.append(("MLflow run", f"{mlflow_run} (make mlflow)"))
     return rows
 
 

@@ -22,14 +22,18 @@ def project_env() -> dict[str, str]:
         TF_CPP_MIN_LOG_LEVEL="2",
         COLUMNS="400",  # rich log lines unwrapped, so tests can search them
     )
+    env.pop("MLFLOW_TRACKING_URI", None)  # runs record in the copy's store, never the caller's
     return env
 
 
-def kedro(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the kedro CLI of this interpreter inside ``project``; fail with its output."""
+def kedro(
+    project: Path, *args: str, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the kedro CLI of this interpreter inside ``project`` (with ``env``, default
+    :func:`project_env`); fail with its output."""
     kedro_cli = Path(sys.executable).with_name("kedro")
     result = subprocess.run(
-        [str(kedro_cli), *args], cwd=project, env=project_env(), capture_output=True,
+        [str(kedro_cli), *args], cwd=project, env=env or project_env(), capture_output=True,
         text=True, timeout=timeout, check=False,
     )  # fmt: skip
     assert result.returncode == 0, (

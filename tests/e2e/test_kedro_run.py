@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from kedro.framework.project import configure_project
+from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from fruits_pipeline.backgrounds import background_role
 from fruits_pipeline.pipeline_registry import register_pipelines
 from tests.conftest import SAMPLE, SHARED, copy_subset, newest_file, newest_version, sample_files
 from tests.e2e.conftest import kedro, project_env
+from tests.network_probe import outside_hosts, probed_env
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +74,57 @@ def assert_quiet_log_with_summary(output: str, manifest: dict, n_images: int) ->
     assert rows["featurize rate"].endswith(f"img/s ({n_images} new images)")
 
 
+def files(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` but hidden ones (Hadoop's checksums): relative path -> bytes."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+    }  # fmt: skip
+
+
+def assert_mlflow_run_records_the_bundle(project: Path, bundle: Path, output: str) -> None:
+    """The run's MLflow run, read back from the project's own store: the bundle's metrics,
+    the run's parameters, its version tag, and its reports and files as artifacts."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("fruits_pipeline")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED" and run.info.run_name == "__default__"
+    shown = [line for line in output.splitlines() if "mlflow" in line.lower() or "alembic" in line]
+    assert len(shown) == 1 and f"{run.info.run_id} (make mlflow)" in shown[0]  # summary row only
+
+    metrics = json.loads((bundle / "reports" / "classification_metrics.json").read_text())
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    logged = run.data.metrics
+    for name in ("accuracy", "macro_f1", "n_test_images"):
+        assert logged[name] == metrics[name], name
+    k = manifest["k"]
+    variance = pd.read_csv(bundle / "reports" / "explained_variance.csv")["cumulative"]
+    assert logged["k"] == k and logged["variance_kept"] == pytest.approx(variance[k - 1])
+    assert logged["classes"] == len(manifest["classes"])
+    assert (logged["images_seen"], logged["images_featurized"], logged["images_rejected"]) == (
+        70, 70, 0
+    )  # fmt: skip
+    assert logged["featurize_img_per_s"] > 0
+    assert logged["unknown_test_answered"] == manifest["unknown"]["test_answered"]
+    assert run.data.tags["bundle_version"] == manifest["version"]
+
+    params = run.data.params  # kedro-mlflow's: every node's parameters, flattened
+    reduction = yaml.safe_load((project / "conf/base/parameters_reduction.yml").read_text())
+    threshold = reduction["reduction"]["variance_threshold"]
+    assert params["reduction.variance_threshold"] == str(threshold)
+    assert params["featurization.backend"] == "tflite" and params["unknown.accept"] == "0.98"
+
+    # Artifacts in the project's mlruns/: the reports, and the rest of the bundle, byte-equal.
+    artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
+    assert artifacts.is_relative_to(project / "mlruns")
+    assert files(artifacts / "reports") == files(bundle / "reports")
+    rest = {name: data for name, data in files(bundle).items() if not name.startswith("reports/")}
+    assert files(artifacts / "model_bundle") == rest
+    assert {"manifest.json", "featurizer.tflite", "head.npz", "classifier/metadata/_SUCCESS"} <= (
+        set(rest)
+    )
+
+
 def bundles(project: Path) -> list[Path]:
     """Complete model bundles, oldest first."""
     root = project / "data" / "06_models" / "model_bundle"
@@ -114,10 +168,14 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
         globals_yml.write(
             f"extra_sources:\n  - {{name: second, filepath: {second}, labels: family}}\n"
         )
+    # Probed: no opt-out variable set, and no host off this machine may be resolved.
+    network_log = tmp_path / "network.log"
     run = kedro(
         project_copy, "run", "--env", "local",
         "--params", f"input_path={images},nofruit_path={nofruit}",
+        env=probed_env(project_env(), network_log),
     )  # fmt: skip
+    assert outside_hosts(network_log) == set()  # no telemetry (Kedro, MLflow), no other call
 
     data = project_copy / "data"
     every = pd.read_parquet(newest_version(data / "04_feature" / "image_features.parquet"))
@@ -151,6 +209,7 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     )  # ../shared/weights/SOURCE.md
     assert manifest["version"] == bundle.parent.name
     assert_quiet_log_with_summary(run.stdout + run.stderr, manifest, n_images=60 + 10)  # + second
+    assert_mlflow_run_records_the_bundle(project_copy, bundle, run.stdout + run.stderr)
     assert manifest["classes"] == CLASSES
     assert manifest["input"]["images"]["Test"] == dict.fromkeys(CLASSES, 2)
     # The second source: split on its own (one Test photo per family), scored apart.
@@ -437,6 +496,19 @@ def test_bad_parameters_are_one_line_each(project_copy):
         "parameter featurization.bach_size is unknown",
     ):
         assert line in output, line
+
+
+def test_unusable_tracking_store_is_one_line_before_any_work(project_copy, tmp_path):
+    """A run that could not be recorded stops at once (one line naming the store and the
+    fix) rather than after its work: every run is meant to be comparable in MLflow."""
+    not_a_folder = tmp_path / "plain_file"
+    not_a_folder.write_text("x")
+    store = f"sqlite:///{not_a_folder}/mlflow.db"
+    output = " ".join(kedro_fails(project_copy, "run", env={"MLFLOW_TRACKING_URI": store}).split())
+    assert f"Error: MLflow tracking store {store} cannot be used" in output
+    assert "point MLFLOW_TRACKING_URI" in output
+    assert not (project_copy / "data" / "04_feature" / "image_features.parquet").exists()
+    assert not (project_copy / "mlflow.db").exists()
 
 
 def test_weights_that_are_not_hdf5_stop_before_any_image(project_copy, tmp_path):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from parliament import analyze_policy_string
 
 from fruits_pipeline.emr import cli, plan
@@ -75,10 +76,17 @@ def test_cluster_reads_input_and_deploy_writes_only_outputs_and_logs():
     objects = f"arn:aws:s3:::{SETTINGS.bucket}/{SETTINGS.prefix}"
     assert rights(data, "s3:GetObject") == {f"{objects}/data/*", f"{objects}/deploy/*"}
     expected_writes = {f"{objects}/data/{d}/*" for d in SETTINGS.output_dirs}
-    assert rights(data, "s3:PutObject") == expected_writes | {f"{objects}/logs/*"}
+    tracking = f"{objects}/{plan.MLFLOW_ARTIFACTS}/*"
+    assert rights(data, "s3:PutObject") == expected_writes | {f"{objects}/logs/*", tracking}
     assert rights(data, "s3:DeleteObject") == expected_writes  # never inputs, deploy or logs
     assert not any(f"{objects}/data/01_raw" in r for r in rights(data, "s3:PutObject"))
     assert not any(a.startswith("iam:") for st in statements(data) for a in as_list(st["Action"]))
+
+
+def test_cluster_may_write_where_the_emr_env_puts_mlflow_artifacts():
+    conf = yaml.safe_load((REPO / "conf" / "emr" / "mlflow.yml").read_text())
+    location = conf["tracking"]["experiment"]["create_experiment_kwargs"]["artifact_location"]
+    assert location == f"s3://${{globals:s3_bucket}}/${{globals:s3_prefix}}/{plan.MLFLOW_ARTIFACTS}"
 
 
 def test_pass_role_only_for_the_project_roles():

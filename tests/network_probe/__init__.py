@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.network_probe.sitecustomize import is_local
 
 PROBE = Path(__file__).resolve().parent
-OPT_OUT_VARIABLES = ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK")
+OPT_OUT_VARIABLES = ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY")
 TELEMETRY_HOST = "heapanalytics.com"  # kedro_telemetry.plugin.HEAP_ENDPOINT
 
 

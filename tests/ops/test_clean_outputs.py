@@ -22,6 +22,9 @@ OUTPUTS = [
     "data/07_model_output/rejected_photos.csv",
     "data/08_reporting/summary.md",
     "data/02_intermediate/anything.parquet",
+    # the local MLflow store (conf/base/mlflow.yml)
+    "mlflow.db",
+    "mlruns/1/0a1b2c/artifacts/reports/summary.md",
 ]
 
 
@@ -40,3 +43,4 @@ def test_clean_outputs_keeps_raw_data_and_weights_only(tmp_path):
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("data/**/*") if p.is_file())
     gitkeeps = sorted(str(p.relative_to(REPO)) for p in REPO.glob("data/*/.gitkeep"))
     assert left == sorted(INPUTS + gitkeeps)
+    assert not [name for name in OUTPUTS if (tmp_path / name).exists()]

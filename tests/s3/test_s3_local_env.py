@@ -56,6 +56,16 @@ def test_s3_local_differs_from_emr_only_in_the_endpoint():
     )  # fmt: skip
 
 
+def test_mlflow_tracking_is_the_same_as_emr_with_artifacts_on_s3():
+    emr, s3_local = load("emr", "mlflow"), load("s3_local", "mlflow")
+    assert s3_local == emr  # the endpoint comes from globals s3_endpoint (tracking.py)
+    experiment = emr["tracking"]["experiment"]
+    assert experiment["name"] != load("local", "mlflow")["tracking"]["experiment"]["name"]
+    assert experiment["create_experiment_kwargs"]["artifact_location"] == (
+        "s3://fruits-pipeline-data/fruits_pipeline/mlflow"
+    )
+
+
 def test_catalog_is_the_same_on_s3_except_the_roots():
     """Every dataset of base is on S3 in emr, under the one bucket/prefix."""
     local, emr = load("local", "catalog"), load("emr", "catalog")

@@ -18,6 +18,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg")  # compared lower-case, like the catalog's gl
 RESERVED_PARAMS = ("s3_bucket", "s3_prefix")  # globals: conf/emr/globals.yml only
 EMR_SERVICE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
 POLICY_VERSION = "2012-10-17"
+MLFLOW_ARTIFACTS = "mlflow"  # <prefix>/mlflow/: conf/emr/mlflow.yml's artifact location
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,8 @@ def list_prefix_statement(bucket_arn: str, prefix: str) -> dict:
 
 def data_policy(settings: Settings) -> dict:
     """The cluster's (and the Serverless job's) S3 rights: read <prefix>/data/ and
-    <prefix>/deploy/, write only the pipeline's output folders and <prefix>/logs/."""
+    <prefix>/deploy/, write only the pipeline's output folders, <prefix>/logs/ and the
+    MLflow artifacts (<prefix>/mlflow/, conf/emr/mlflow.yml)."""
     bucket_arn, prefix = f"arn:aws:s3:::{settings.bucket}", settings.prefix
     writable = [f"{bucket_arn}/{prefix}/data/{d}/*" for d in settings.output_dirs]
     return {
@@ -326,6 +328,13 @@ def data_policy(settings: Settings) -> dict:
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
                 "Resource": f"{bucket_arn}/{prefix}/logs/*",
+            },
+            {
+                # Each run's reports and bundle, added by the driver's MLflow client.
+                "Sid": "WriteTrackingArtifacts",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{bucket_arn}/{prefix}/{MLFLOW_ARTIFACTS}/*",
             },
             *_bucket_key_statements(settings),
         ],
