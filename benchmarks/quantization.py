@@ -137,8 +137,9 @@ def measure_speed(featurizers: dict, data: Path, n: int) -> dict:
             rates = {"featurize_img_s": n / wall, "inference_img_s": n / inference}
             print(f"{backend:<12} featurize {rates['featurize_img_s']:7.1f} img/s, "
                   f"inference alone {rates['inference_img_s']:7.1f} img/s", flush=True)  # fmt: skip
+            kept = best.setdefault(backend, {})
             for key, value in rates.items():
-                best.setdefault(backend, {})[key] = max(best[backend].get(key, 0.0), value)
+                kept[key] = max(kept.get(key, 0.0), value)
     for backend in BACKENDS:
         best[backend]["featurize_vs_float32"] = (
             best[backend]["featurize_img_s"] / best["tflite"]["featurize_img_s"]
