@@ -23,7 +23,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
 .PHONY: setup setup-run system-deps browser-deps venv venv-dev lock jars data run run-full test test-fast viz lint format \
-	clean-outputs bench bench-pca eval-real docs s3-up s3-down s3-run package mlflow
+	clean-outputs bench bench-pca bench-quant bench-scale eval-real docs s3-up s3-down s3-run package mlflow
 
 # Debian packages that are missing, installed once (as root) without touching anything else:
 # --no-upgrade never upgrades a package already there; a non-root user gets the command.
@@ -164,6 +164,14 @@ eval-real: setup-run
 
 bench-pca: setup-run
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280
+
+# tflite_fp16 / tflite_int8 vs float32: img/s, feature cosine, Test accuracy change (full release).
+bench-quant: setup-run
+	$(BIN)/python benchmarks/quantization.py --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
+
+# Featurize img/s and driver / worker peak RSS at N = 1k, 5k, 20.7k, and PCA on 90k x 1280.
+bench-scale: setup-run
+	$(BIN)/python benchmarks/scale.py --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
 
 # Screenshot of the pipeline graph in kedro-viz (headless Chromium) for the README.
 docs: setup-run browser-deps venv-dev

@@ -30,6 +30,12 @@ def test_every_env_s_parameters_are_valid(env):
         ({"featurization": {"image_size": 31}}, "featurization.image_size=31: Input should be"),
         ({"featurization": {"image_size": "224"}}, "featurization.image_size='224'"),
         ({"featurization": {"backend": "onnx"}}, "featurization.backend='onnx'"),
+        (
+            {"featurization": {"backend": "tflite_int4"}},
+            "featurization.backend='tflite_int4': Input should be 'tflite', 'tflite_fp16', "
+            "'tflite_int8' or 'keras'",
+        ),
+        ({"featurization": {"calibration_images": 0}}, "featurization.calibration_images=0"),
         ({"featurization": {"progress_interval_s": -1}}, "featurization.progress_interval_s=-1"),
         ({"reduction": {"k": 0}}, "reduction.k=0"),
         ({"reduction": {"variance_threshold": 0}}, "reduction.variance_threshold=0"),

@@ -55,20 +55,29 @@ class Featurizer:
     resize_filter: str
     weights_name: str
     weights_sha256: str | None
-    # tflite: the converted flatbuffer; keras: the list of weight arrays.
+    # tflite*: the converted flatbuffer; keras: the list of weight arrays.
     payload: Any = field(repr=False, compare=False)
     preprocessing: str = PREPROCESSING
+    # tflite_int8: the images its int8 ranges were calibrated on (count + sha256 of their
+    # bytes); None for the other backends.
+    calibration: str | None = None
 
     def settings(self) -> dict[str, Any]:
         """The featurizer without its payload (the bundle's featurizer.json)."""
         return {**self._identity(), "fingerprint": self.fingerprint}
 
     def _identity(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "payload"}
+        # Omitted when None, so float featurizers keep the fingerprints stored before it.
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "payload" and not (f.name == "calibration" and self.calibration is None)
+        }
 
     @cached_property
     def fingerprint(self) -> str:
-        """Short hash of what changes the features: weights, alpha, size, backend, preprocessing."""
+        """Short hash of what changes the features: weights, alpha, size, backend,
+        preprocessing and (int8) the calibration images."""
         identity = self._identity()
         if self.weights_sha256 is None:  # Keras download: its version names the file
             identity["keras"] = package_version("keras")
@@ -95,7 +104,8 @@ class Featurizer:
         return (
             f"MobileNetV2 alpha={self.alpha} {self.image_size}px, backend={self.backend}, "
             f"weights {self.weights_name} (sha256 {str(self.weights_sha256)[:12]}), "
-            f"fingerprint {self.fingerprint}"
+            + (f"calibrated on {self.calibration}, " if self.calibration else "")
+            + f"fingerprint {self.fingerprint}"
         )
 
 

@@ -22,7 +22,9 @@ from fruits_pipeline.errors import UserError
 # MobileNetV2 widths (Keras ships ImageNet weights for these).
 ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 RESIZE_FILTERS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-BACKENDS = ("tflite", "keras")
+# tflite: float32, equal to Keras; tflite_fp16 / tflite_int8: opt-in post-training
+# quantization (int8 calibrated on `calibration_images` Training photos of the run).
+BACKENDS = ("tflite", "tflite_fp16", "tflite_int8", "keras")
 
 
 class _Section(BaseModel):
@@ -41,6 +43,10 @@ class FeaturizationParams(_Section):
     images_per_partition: Annotated[int, Field(strict=True, ge=1)] = 512
     progress_interval_s: Annotated[float, Field(gt=0)] = 10.0
     model_cache_dir: str | None = "~/.cache/fruits_pipeline"
+    # tflite_int8: Training photos (picked by a seeded hash of their paths) that set the
+    # int8 ranges; the other backends ignore both.
+    calibration_images: Annotated[int, Field(strict=True, ge=1, le=5000)] = 128
+    calibration_seed: Annotated[int, Field(strict=True)] = 42
 
     @field_validator("alpha", mode="before")
     @classmethod

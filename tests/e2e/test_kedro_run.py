@@ -486,7 +486,8 @@ def test_bad_parameters_are_one_line_each(project_copy):
         "parameter featurization.progress_interval_s=0: Input should be greater than 0",
         "parameter featurization.alpha='abc': must be a MobileNetV2 width",
         "parameter featurization.image_size=16: Input should be greater than or equal to 32",
-        "parameter featurization.backend='onnx': Input should be 'tflite' or 'keras'",
+        "parameter featurization.backend='onnx': Input should be 'tflite', 'tflite_fp16', "
+        "'tflite_int8' or 'keras'",
         "parameter reduction.k=0: Input should be greater than or equal to 1",
         "parameter reduction.variance_threshold=1.5: Input should be less than or equal to 1",
         "parameter ingestion.test_fraction=1: Input should be less than 1",

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.io.core import Version
 from pyspark.sql import functions as F
 
+from fruits_pipeline.datasets import SparkCSVFileDataset
 from fruits_pipeline.pipelines.reduction.nodes import (
     ReductionConfigError,
     fit_reduction,
     select_k,
-    to_pandas_table,
+    to_csv_table,
     transform_features,
 )
 from tests.conftest import copy_subset, featurize_folder, user_error
@@ -79,7 +81,7 @@ def test_test_images_never_shape_the_reduction(image_features):
         pd.testing.assert_frame_equal(explained_again, explained)
 
 
-def test_projection_is_centred_pca_with_k_columns(image_features):
+def test_projection_is_centred_pca_with_k_columns(image_features, tmp_path):
     k = 5
     model, explained = fit_reduction(image_features, {"k": k})
     assert len(explained) == 1280  # the whole spectrum, whatever k
@@ -88,7 +90,18 @@ def test_projection_is_centred_pca_with_k_columns(image_features):
     assert projected.columns == ["path", "label", "split", "source", "family"] + [
         f"pca_{i}" for i in range(1, k + 1)
     ]
-    table = to_pandas_table(projected)
+    # The CSV copy as the catalog writes it (one file from a Spark task) and reads it back.
+    csv = SparkCSVFileDataset(
+        filepath=str(tmp_path / "pca_features.csv"),
+        version=Version(None, "2026-01-01T00.00.00.000Z"),
+    )
+    csv.save(to_csv_table(projected))
+    (version,) = (tmp_path / "pca_features.csv").iterdir()
+    # One file, the Spark part folder gone (Hadoop's local checksum file is hidden).
+    assert [p.name for p in version.iterdir() if not p.name.startswith(".")] == ["pca_features.csv"]
+    assert (version / "pca_features.csv").is_file()
+    table = csv.load()
+    assert list(table["path"]) == sorted(table["path"])
     source = {r.path: r for r in image_features.collect()}
     assert len(table) == len(source) == 60
     assert table.groupby("label").size().to_dict() == dict.fromkeys(CLASSES, 10)

@@ -101,7 +101,11 @@ class TFLiteRunner:
         return self._interpreter.get_tensor(self._output)[:count].copy()
 
 
-RUNNERS: dict[str, type] = {"keras": KerasRunner, "tflite": TFLiteRunner}
+# Quantized flatbuffers keep float32 input and output: the same runner.
+RUNNERS: dict[str, type] = {
+    "keras": KerasRunner, "tflite": TFLiteRunner, "tflite_fp16": TFLiteRunner,
+    "tflite_int8": TFLiteRunner,
+}  # fmt: skip
 
 # One runner per Python worker process and featurizer (Spark reuses Python workers).
 _WORKER_MODELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {}

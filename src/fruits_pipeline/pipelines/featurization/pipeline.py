@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 build_featurizer,
-                inputs=["featurizer_weights", "params:featurization"],
+                inputs=["featurizer_weights", "params:featurization", "labelled_images"],
                 outputs="featurizer",
                 name="build_featurizer",
             ),

@@ -140,6 +140,7 @@ def transform_features(image_features: DataFrame, reduction_model: PipelineModel
     )
 
 
-def to_pandas_table(pca_features: DataFrame) -> pd.DataFrame:
-    """The PCA features as one pandas table, for the CSV copy (one file, not Spark parts)."""
-    return pca_features.orderBy("path").toPandas()
+def to_csv_table(pca_features: DataFrame) -> DataFrame:
+    """The PCA features in path order, for the one-file CSV copy (written by one Spark task,
+    ``datasets.SparkCSVFileDataset``: nothing is collected to the driver)."""
+    return pca_features.repartition(1).sortWithinPartitions("path")

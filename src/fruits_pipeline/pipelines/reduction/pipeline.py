@@ -1,6 +1,6 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import fit_reduction, to_pandas_table, transform_features
+from .nodes import fit_reduction, to_csv_table, transform_features
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="transform_features",
             ),
             node(
-                to_pandas_table,
+                to_csv_table,
                 inputs="pca_features",
                 outputs="pca_features_table",
                 name="pca_features_to_table",

@@ -53,10 +53,24 @@ def plot_scree(
     return fig
 
 
-def plot_label_counts(pca_features_table: pd.DataFrame) -> Figure:
+def label_split_counts(pca_features: DataFrame) -> pd.DataFrame:
+    """Images per class (or family, for family-labelled sources) and split: counted by
+    Spark, one small table on the driver whatever the number of images."""
+    named = F.coalesce(F.col("label"), F.concat(F.col("family"), F.lit(" (family)")))
+    counts = (
+        pca_features.groupBy(
+            named.alias("label"), F.coalesce(F.col("split"), F.lit("none")).alias("split")
+        )
+        .count()
+        .toPandas()
+    )
+    table = counts.pivot(index="label", columns="split", values="count")
+    return table.fillna(0).astype(int).sort_index(axis=0).sort_index(axis=1)
+
+
+def plot_label_counts(pca_features: DataFrame) -> Figure:
     """Images per class (or family, for family-labelled sources) and split, as bars."""
-    named = pca_features_table["label"].fillna(pca_features_table["family"] + " (family)")
-    counts = pd.crosstab(named, pca_features_table["split"].fillna("none"))
+    counts = label_split_counts(pca_features)
     fig, ax = plt.subplots(figsize=(9, max(4.0, 0.28 * len(counts))))
     counts.sort_index(ascending=False).plot.barh(stacked=True, ax=ax, width=0.8)
     ax.set_xlabel("images")
@@ -112,15 +126,40 @@ def plot_sample_grid(image_features: DataFrame, per_class: int = 4) -> Figure:
     return fig
 
 
-def plot_pca_scatter(pca_features_table: pd.DataFrame) -> Figure:
+# Dots drawn in the PCA scatter at most: a seeded sample beyond it (centroids use every row).
+SCATTER_POINTS = 20_000
+
+
+def scatter_points(
+    pca_features: DataFrame, max_points: int = SCATTER_POINTS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first two components of at most ``max_points`` labelled images (a seeded sample)
+    and every class's image count and centroid, computed by Spark."""
+    axes = [c for c in ("pca_1", "pca_2") if c in pca_features.columns]
+    labelled = pca_features.where(F.col("label").isNotNull())
+    centroids = (
+        labelled.groupBy("label")
+        .agg(F.count("*").alias("images"), *[F.avg(c).alias(c) for c in axes])
+        .toPandas()
+        .sort_values(["images", "label"], ascending=[False, True])
+        .set_index("label")
+    )
+    total = int(centroids["images"].sum())
+    if total > max_points:
+        labelled = labelled.sample(fraction=min(1.0, 1.1 * max_points / total), seed=0)
+        labelled = labelled.orderBy(F.xxhash64("path")).limit(max_points)
+    return labelled.select("label", *axes).toPandas(), centroids
+
+
+def plot_pca_scatter(pca_features: DataFrame) -> Figure:
     """First two components: every image a faint dot, every class its name at its centroid.
 
     Names, not a legend of colours, so 33 or 131 classes stay readable. With k = 1,
-    pca_1 per class (a strip).
+    pca_1 per class (a strip). Beyond SCATTER_POINTS images, a seeded sample of the dots.
     """
     # Rows without a class label have no centroid to name.
-    pca_features_table = pca_features_table[pca_features_table["label"].notna()]
-    order = pca_features_table["label"].value_counts().index
+    pca_features_table, centroids = scatter_points(pca_features)
+    order = centroids.index
     one_dimensional = "pca_2" not in pca_features_table.columns
     colours = plt.get_cmap("tab20")
     if one_dimensional:
@@ -136,7 +175,7 @@ def plot_pca_scatter(pca_features_table: pd.DataFrame) -> Figure:
         ax.set_yticks(range(len(order)), list(order), fontsize=7)
         ax.set_title(f"The only principal component (k = 1), per class ({len(order)} classes)")
     else:
-        centroids = pca_features_table.groupby("label")[["pca_1", "pca_2"]].mean()
+        centroids = centroids[["pca_1", "pca_2"]]
         fontsize = 8 if len(centroids) <= 40 else 6
         for i, label in enumerate(order):
             x, y = centroids.loc[label]
@@ -156,15 +195,19 @@ def plot_pca_scatter(pca_features_table: pd.DataFrame) -> Figure:
 
 
 def write_summary(
-    pca_features_table: pd.DataFrame,
+    pca_features: DataFrame,
     explained_variance: pd.DataFrame,
     classification_metrics: dict[str, Any],
     rejected_images: pd.DataFrame,
     input_summary: dict[str, Any],
 ) -> str:
     """summary.md: what was processed, k, variance, accuracy, and links to the figures."""
-    k = sum(c.startswith("pca_") for c in pca_features_table.columns)
-    splits = pca_features_table["split"].fillna("none").value_counts().to_dict()
+    k = sum(c.startswith("pca_") for c in pca_features.columns)
+    split = F.coalesce(F.col("split"), F.lit("none"))
+    splits = {
+        r.split: r["count"] for r in pca_features.groupBy(split.alias("split")).count().collect()
+    }
+    n_classes = pca_features.select(F.countDistinct("label")).first()[0]
     if "skipped" in classification_metrics:
         classifier = f"- classifier: skipped ({classification_metrics['skipped']})"
     else:
@@ -177,10 +220,10 @@ def write_summary(
         "# fruits_pipeline run summary",
         "",
         f"- input: `{input_summary['input_path']}`; Training/Test split: {input_summary['split']}",
-        f"- images featurized: {len(pca_features_table)} "
+        f"- images featurized: {sum(splits.values())} "
         f"({', '.join(f'{name} {count}' for name, count in sorted(splits.items()))})",
         f"- images rejected: {len(rejected_images)} (see `rejected_images.csv`)",
-        f"- classes: {pca_features_table['label'].nunique()}",
+        f"- classes: {n_classes}",
         f"- PCA (fitted on the Training split) components kept: k = {k}, explaining "
         f"{explained_variance['cumulative'].iloc[k - 1]:.2%} of the Training variance",
         classifier,

@@ -19,18 +19,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="scree_plot",
                 name="plot_scree",
             ),
-            node(plot_label_counts, "pca_features_table", "label_counts", name="plot_label_counts"),
+            node(plot_label_counts, "pca_features", "label_counts", name="plot_label_counts"),
             node(
                 plot_sample_grid,
                 "image_features",
                 "sample_grid",
                 name="plot_sample_grid",
             ),
-            node(plot_pca_scatter, "pca_features_table", "pca_scatter", name="plot_pca_scatter"),
+            node(plot_pca_scatter, "pca_features", "pca_scatter", name="plot_pca_scatter"),
             node(
                 write_summary,
                 inputs=[
-                    "pca_features_table",
+                    "pca_features",
                     "explained_variance",
                     "classification_metrics",
                     "rejected_images",
