@@ -4,7 +4,7 @@
 and kind the same number (balanced), each named by a path that encodes its kind, its
 settings and its photo, so that a rerun plans the same ones and an incremental run
 reuses their stored features. ``make_composites`` makes the missing ones in Spark tasks
-(``composite.make_composite``) and hands their PNG bytes to the featurizer node
+(``composite.make_composite``) and hands their JPEG bytes to the featurizer node
 (``featurization.nodes.featurize_images``, the same function and featurizer as the
 photos).
 """
@@ -172,7 +172,7 @@ def make_composites(
     incremental: bool,
     params: dict[str, Any],
 ) -> tuple[DataFrame, list[str], DataFrame]:
-    """Node: the planned composites to featurize, as rows with PNG ``content``, and the
+    """Node: the planned composites to featurize, as rows with JPEG ``content``, and the
     stored features of the others (``incremental``: same path, i.e. same photo, kind and
     settings, same photo size and time, and the current featurizer).
 

@@ -33,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["composites_to_featurize", "composite_files", "reused_composite_features"],
                 name="make_composites",
             ),
-            # The photos' featurizer node function, on the composites' PNG bytes.
+            # The photos' featurizer node function, on the composites' JPEG bytes.
             node(
                 featurize_images,
                 inputs=[
