@@ -112,8 +112,10 @@ setup: setup-run browser-deps venv-dev jars
 run: setup-run
 	$(BIN)/kedro run --env local
 
+# The engine the app ships: the complete release + real_photos_train + Training composites
+# on generated scenes and background photos (README: Training composites).
 run-full: setup-run
-	$(BIN)/kedro run --env local --params input_path=$(SHARED)/data/fruits360
+	$(BIN)/kedro run --env local --params input_path=$(SHARED)/data/fruits360,augmentation.enabled=true
 
 test: setup
 	$(BIN)/pytest

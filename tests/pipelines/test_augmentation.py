@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from fruits_pipeline.backgrounds import background_role
+from fruits_pipeline.datasets import ImageFolderDataset
 from fruits_pipeline.pipelines.augmentation.composite import (
     Look,
     compose,
@@ -132,7 +133,8 @@ def uneven_input(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _plan(spark, photos: Path, scenes: Path | None, **params):
-    labelled, _ = split_images(load_images(photos), None, {}, str(photos), {})
+    raw = ImageFolderDataset(filepath=str(photos), source="fruits360").load()
+    labelled, _ = split_images(raw, None, {}, str(photos), {})
     backgrounds = None if scenes is None else load_images(scenes, label_depth=None)
     plan, summary = plan_composites(
         labelled, backgrounds, {"enabled": True, **params}, {"image_size": 224}
