@@ -238,9 +238,9 @@ File size: {size_bytes} bytes ({size_bytes / 2**20:.1f} MiB).
 ## Known limits
 - Fruits-360 images are studio photos: one fruit, centred, on a white background. On real
   photos the family top-1 was measured at 9-22% (issue 20's table), and at 7.6% (95%
-  interval 4.3-13.2%, top-3 21-29%) on 144 real grocery-store photos with this recipe
-  (README, 2026-12-02, `make eval-real`): do not expect the Test accuracy above on photos
-  from a phone camera.
+  interval 4.3-13.2%, top-3 21-29%) on 144 real grocery-store photos when trained without
+  composites (README, 2026-12-02, `make eval-real`); with composites it is not measured
+  yet. Do not expect the Test accuracy above on photos from a phone camera.
 - The model always names one of the {len(labels)} classes; it has no "unknown" answer.
 """
 
