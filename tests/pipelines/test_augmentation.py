@@ -132,9 +132,9 @@ def uneven_input(tmp_path_factory) -> tuple[Path, Path]:
     return photos, scenes
 
 
-def _plan(spark, photos: Path, scenes: Path | None, **params):
-    raw = ImageFolderDataset(filepath=str(photos), source="fruits360").load()
-    labelled, _ = split_images(raw, None, {}, str(photos), {})
+def _plan(spark, folder: Path, scenes: Path | None, **params):
+    raw = ImageFolderDataset(filepath=str(folder), source="fruits360").load()
+    labelled, _ = split_images(raw, None, {}, str(folder), {})
     backgrounds = None if scenes is None else load_images(scenes, label_depth=None)
     plan, summary = plan_composites(
         labelled, backgrounds, {"enabled": True, **params}, {"image_size": 224}
