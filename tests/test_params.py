@@ -43,6 +43,10 @@ def test_every_env_s_parameters_are_valid(env):
         ({"keep_versions": 0}, "keep_versions=0"),
         ({"incremental": "true"}, "incremental='true'"),
         ({"reductoin": {}}, "parameter reductoin is unknown"),
+        ({"augmentation": {"photos": -1}}, "augmentation.photos=-1: Input should be greater"),
+        ({"augmentation": {"scale": [0.9, 0.2]}}, "augmentation.scale=[0.9, 0.2]: must be"),
+        ({"augmentation": {"extra_fruits": 3}}, "augmentation.extra_fruits=3"),
+        ({"augmentation": {"enabled": "yes"}}, "augmentation.enabled='yes'"),
     ],
 )
 def test_each_violation_is_one_line_naming_the_parameter(params, line):

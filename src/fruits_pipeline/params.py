@@ -80,6 +80,38 @@ class UnknownParams(_Section):
     accept: Annotated[float, Field(gt=0.5, le=1)] = 0.98
 
 
+class AugmentationParams(_Section):
+    # Composites of the Training photos of ``sources`` (pipelines/augmentation): each
+    # class gets round(per_image x mean Training photos per class) composites per kind,
+    # so the classes are balanced. 0 turns a kind off.
+    enabled: StrictBool = False
+    sources: list[str] = ["fruits360"]
+    procedural: Annotated[float, Field(ge=0, le=10)] = 1.0
+    photos: Annotated[float, Field(ge=0, le=10)] = 1.0
+    seed: Annotated[int, Field(strict=True)] = 0
+    scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] = (
+        0.35,
+        0.85,
+    )
+    max_rotation: Annotated[float, Field(ge=0, le=180)] = 180.0
+    extra_fruits: Annotated[int, Field(strict=True, ge=0, le=2)] = 2
+    extra_probability: Annotated[float, Field(ge=0, le=1)] = 0.3
+    brightness: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    contrast: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    saturation: Annotated[float, Field(ge=0, lt=1)] = 0.3
+    colour_cast: Annotated[float, Field(ge=0, lt=1)] = 0.08
+    blur_probability: Annotated[float, Field(ge=0, le=1)] = 0.3
+    max_blur: Annotated[float, Field(ge=0, le=10)] = 1.5
+    white_threshold: Annotated[int, Field(strict=True, ge=128, le=255)] = 230
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_is_a_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] > value[1]:
+            raise ValueError("must be [smallest, largest] with smallest <= largest")
+        return value
+
+
 class Parameters(BaseModel):
     """Everything under conf/<env>/parameters*.yml plus the runtime ``--params``."""
 
@@ -92,6 +124,7 @@ class Parameters(BaseModel):
     # Class -> family exceptions to the first-word rule (conf/base/parameters_families.yml).
     families: dict[str, str] = {}
     unknown: UnknownParams = UnknownParams()
+    augmentation: AugmentationParams = AugmentationParams()
     incremental: StrictBool = False
     # Versions of every versioned output kept after a committed run (older ones pruned).
     keep_versions: Annotated[int, Field(strict=True, ge=1)] = 5
@@ -101,6 +134,7 @@ class Parameters(BaseModel):
     input_path: str | None = None
     predict_path: str | None = None
     nofruit_path: str | None = None
+    backgrounds_path: str | None = None
     # The class is the label_depth-th folder below the input root (below the split folder
     # when the first folder is Training/Test): raw_images in conf/base/catalog.yml.
     label_depth: Annotated[int, Field(strict=True, ge=1)] | None = None

@@ -165,6 +165,19 @@ def model_card(bundle: ModelBundle, size_bytes: int) -> str:
         if unknown.get("nofruit_calibration_photos")
         else ""
     )
+    augmentation = manifest.get("augmentation") or {}
+    composites = (
+        f"- Training composites (`augmentation`): {augmentation['composites']} images, "
+        f"{augmentation.get('per_class')} per class and kind, from the Training photos of "
+        f"{', '.join(augmentation.get('sources', []))}: each fruit cut from its white "
+        "background and pasted, rotated, scaled, light-jittered and sometimes blurred, with "
+        "up to two more fruits of its class, onto generated scenes and onto "
+        f"{augmentation.get('background_photos', 0)} background photos (the augmentation "
+        "part of the background folder, never the photos that calibrate or check "
+        '"unknown"). Training only; the Test figures below are on photos.'
+        if augmentation.get("composites")
+        else "- No training composites (augmentation off)."
+    )
     main_training = manifest.get("input", {}).get("images", {}).get("Training", {})
     source_lines = "\n".join(  # the main input's counts are the manifest's "input" ones
         f"| {name} | {sum(source.get('Training', main_training).values())} | "
@@ -196,6 +209,7 @@ File size: {size_bytes} bytes ({size_bytes / 2**20:.1f} MiB).
   release is CC BY-SA 4.0. Cite: H. Muresan, M. Oltean, "Fruit recognition from images using
   deep learning", Acta Univ. Sapientiae, Informatica 10(1), 26-42, 2018.
 - Input folder: `{manifest.get("input", {}).get("input_path")}`.{nofruit}
+{composites}
 - Other sources (`manifest.json` "sources"; Training counts, and their Test photos through
   the bundle's engine: family top-1 and the share answered rather than "unknown"):
 
@@ -207,10 +221,11 @@ File size: {size_bytes} bytes ({size_bytes / 2**20:.1f} MiB).
   public sources under public-domain, MIT or CC BY 4.0 licences (per file in its
   SOURCES.tsv; CC BY requires attribution). Most of its families come from one source each,
   so its own Test score measures that source's look as much as the fruit.
-- Background photos (when used, for the unknown calibration): BSDS500 (Berkeley, free for
-  non-commercial research and educational use only), DTD (Oxford VGG, "for research
-  purposes" only) and Gapminder Dollar Street (CC BY 4.0, credits in its SOURCE.md). Two of
-  the three are research/education-only: check before any commercial use.
+- Background photos (when used: the unknown calibration, and the composites' scenes):
+  BSDS500 (Berkeley, free for non-commercial research and educational use only), DTD
+  (Oxford VGG, "for research purposes" only) and Gapminder Dollar Street (CC BY 4.0,
+  credits in its SOURCE.md). Two of the three are research/education-only: a model trained
+  on composites over them inherits that; check before any commercial use.
 
 ## Classes and families
 | index | class | family |
@@ -223,9 +238,9 @@ File size: {size_bytes} bytes ({size_bytes / 2**20:.1f} MiB).
 ## Known limits
 - Fruits-360 images are studio photos: one fruit, centred, on a white background. On real
   photos the family top-1 was measured at 9-22% (issue 20's table), and at 7.6% (95%
-  interval 4.3-13.2%, top-3 21-29%) on 144 real grocery-store photos with this recipe
-  (README, 2026-12-02, `make eval-real`): do not expect the Test accuracy above on photos
-  from a phone camera.
+  interval 4.3-13.2%, top-3 21-29%) on 144 real grocery-store photos when trained without
+  composites (README, 2026-12-02, `make eval-real`); with composites it is not measured
+  yet. Do not expect the Test accuracy above on photos from a phone camera.
 - The model always names one of the {len(labels)} classes; it has no "unknown" answer.
 """
 

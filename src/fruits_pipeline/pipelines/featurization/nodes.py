@@ -40,6 +40,9 @@ FEATURE_COLUMNS = [
     "features",
 ]  # fmt: skip
 KEY_COLUMNS = ["path", "size_bytes", "modified"]
+# Paths of the composites (pipelines/augmentation), which are no files:
+# composite:/<kind>-<settings>-<n>/<photo>
+COMPOSITE_PREFIX = "composite:/"
 FEATURES_DDL = (
     "path string, label string, split string, size_bytes long, modified timestamp, "
     "source string, family string, featurizer string, features array<float>"
@@ -134,7 +137,10 @@ def select_images_to_featurize(
         return labelled_images, listed, _no_features(labelled_images)
 
     current = featurizer.fingerprint
-    stored = stored_image_features.select(*FEATURE_COLUMNS)
+    # Composites are reused by the augmentation pipeline (make_composites).
+    stored = stored_image_features.where(~F.col("path").startswith(COMPOSITE_PREFIX)).select(
+        *FEATURE_COLUMNS
+    )
     fingerprints = [row.featurizer for row in stored.select("featurizer").distinct().collect()]
     if fingerprints and current not in fingerprints:
         logger.info(
@@ -280,7 +286,10 @@ def featurize_images(
 
 
 def merge_image_features(
-    reused_image_features: DataFrame, new_image_features: DataFrame
+    reused_image_features: DataFrame, new_image_features: DataFrame, composite_features: DataFrame
 ) -> DataFrame:
-    """image_features: the reused rows and the newly featurized ones, one row per image."""
-    return reused_image_features.unionByName(new_image_features)
+    """image_features: the reused rows, the newly featurized ones and the Training
+    composites (pipelines/augmentation; none when it is off), one row per image."""
+    return reused_image_features.unionByName(new_image_features).unionByName(
+        composite_features.select(*FEATURE_COLUMNS)
+    )

@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 merge_image_features,
-                inputs=["reused_image_features", "new_image_features"],
+                inputs=["reused_image_features", "new_image_features", "composite_features"],
                 outputs="image_features",
                 name="merge_image_features",
             ),

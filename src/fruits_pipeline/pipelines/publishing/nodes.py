@@ -38,6 +38,7 @@ def publish_model_bundle(
     reduction_params: dict[str, Any],
     linear_head: LinearHead | SkippedClassifier,
     source_metrics: dict[str, Any],
+    augmentation_summary: dict[str, Any],
 ) -> tuple[ModelBundle, ModelBundle]:
     """Node: the run's featurizer, PCA, classifier, summary and reports as one bundle.
 
@@ -74,6 +75,8 @@ def publish_model_bundle(
             }
             for name in sorted({*input_summary.get("sources", {}), *source_metrics})
         },
+        # Training composites (pipelines/augmentation): how many, of which kinds, settings.
+        "augmentation": augmentation_summary,
     }
     bundle = ModelBundle(
         featurizer=featurizer,

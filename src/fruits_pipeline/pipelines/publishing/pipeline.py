@@ -19,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:reduction",
                     "calibrated_head",
                     "source_metrics",
+                    "augmentation_summary",
                 ],
                 outputs=["model_bundle", "published_model_bundle"],
                 name="publish_model_bundle",

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from fruits_pipeline.datasets.hadoop_fs import glob_escape
 from fruits_pipeline.pipelines.featurization.model import open_image
+from fruits_pipeline.pipelines.featurization.nodes import COMPOSITE_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ def plot_sample_grid(image_features: DataFrame, per_class: int = 4) -> Figure:
     """
     first = Window.partitionBy("label").orderBy("path")
     chosen = (
-        image_features.where(F.col("label").isNotNull())
+        image_features.where(
+            F.col("label").isNotNull() & ~F.col("path").startswith(COMPOSITE_PREFIX)
+        )  # photos only: composites are no files
         .select("path", "label")
         .withColumn("rank", F.row_number().over(first))
         .where(F.col("rank") <= per_class)
