@@ -6,6 +6,7 @@ from .image_folder_dataset import ImageFolderDataset
 from .image_sources_dataset import ImageSourcesDataset
 from .model_bundle_dataset import ModelBundleDataset
 from .optional_spark_dataset import OptionalSparkDataset
+from .previews import ReportFigureDataset, ReportJSONDataset, ReportTableDataset
 from .versioned_spark_dataset import CommittedSparkDataset
 from .weights_file_dataset import WeightsFileDataset
 
@@ -17,5 +18,8 @@ __all__ = [
     "ImageSourcesDataset",
     "ModelBundleDataset",
     "OptionalSparkDataset",
+    "ReportFigureDataset",
+    "ReportJSONDataset",
+    "ReportTableDataset",
     "WeightsFileDataset",
 ]
