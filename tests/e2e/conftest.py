@@ -25,12 +25,14 @@ def project_env() -> dict[str, str]:
     return env
 
 
-def kedro(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+def kedro(
+    project: Path, *args: str, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run the kedro CLI of this interpreter inside ``project``; fail with its output."""
     kedro_cli = Path(sys.executable).with_name("kedro")
     result = subprocess.run(
-        [str(kedro_cli), *args], cwd=project, env=project_env(), capture_output=True,
-        text=True, timeout=timeout, check=False,
+        [str(kedro_cli), *args], cwd=project, env={**project_env(), **(env or {})},
+        capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     assert result.returncode == 0, (
         f"kedro {' '.join(args)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"

@@ -82,8 +82,8 @@ def convert_to_tflite(
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints every tensor spec
         payload = converter.convert()
     logger.info(
-        "converted MobileNetV2 to TFLite in %.1f s (cache: %s)",
-        time.perf_counter() - start, cached or "off",
+        "converted MobileNetV2 to TFLite in %.1f s (%s)", time.perf_counter() - start,
+        "cached for the next runs" if cached else "cache off",
     )  # fmt: skip
     if cached:
         os.makedirs(os.path.dirname(cached), exist_ok=True)
@@ -118,5 +118,8 @@ def build_featurizer(featurizer_weights: WeightsFile, params: dict[str, Any]) ->
         weights_sha256=featurizer_weights.sha256,
         payload=payload,
     )
-    logger.info("featurizer: %s", featurizer.describe())
+    logger.info(
+        "featurizer %s (MobileNetV2 %s %dpx %s)", featurizer.fingerprint, featurizer.alpha,
+        featurizer.image_size, featurizer.backend,
+    )  # fmt: skip
     return featurizer
