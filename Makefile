@@ -156,9 +156,11 @@ eval-real: setup-run
 bench-pca: setup-run
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280
 
-# Screenshot of the pipeline graph in kedro-viz (headless Chromium) for the README.
+# Screenshots of the pipeline graph in kedro-viz and of a preview (headless Chromium) for
+# the README; the preview shows the newest complete run's outputs (`make run` first).
 docs: setup-run browser-deps venv-dev
-	$(BIN)/python scripts/viz_screenshot.py docs/img/kedro-viz.png
+	$(BIN)/python scripts/viz_screenshot.py docs/img/kedro-viz.png \
+	  --preview pca_scatter=docs/img/kedro-viz-preview.png
 
 lint: venv-dev
 	$(BIN)/ruff check .
