@@ -97,11 +97,11 @@ _PREVIEW_JS = """
 const image = document.querySelector('img.pipeline-metadata__plot-image');
 if (image && image.complete && image.naturalWidth > 0)
   return {kind: 'image', width: image.naturalWidth, height: image.naturalHeight};
-const rows = document.querySelectorAll('.pipeline-metadata__preview table.preview-table tbody tr');
+const table = document.querySelector('.pipeline-metadata__preview table.preview-table');
+const rows = table ? table.querySelectorAll('tr.preview-table__row') : [];
 if (rows.length) {
   const header = Array.from(
-    document.querySelectorAll('.pipeline-metadata__preview table.preview-table thead th'),
-    (cell) => cell.textContent.trim());
+    table.querySelectorAll('th.preview-table__header'), (cell) => cell.textContent.trim());
   return {kind: 'table', rows: rows.length, columns: header};
 }
 const tree = document.querySelector('.pipeline-metadata__preview-json');
