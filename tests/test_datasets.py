@@ -23,6 +23,7 @@ from fruits_pipeline.datasets import (
     OptionalSparkDataset,
     ReportFigureDataset,
     ReportJSONDataset,
+    ReportMarkdownDataset,
     ReportTableDataset,
 )
 from fruits_pipeline.hooks import prune_versions
@@ -154,6 +155,11 @@ def test_report_previews_are_the_newest_complete_bundle_s_files(tmp_path):
     assert table.preview(nrows=1) == {
         "index": [0], "columns": ["component", "ratio"], "data": [[1, 0.9]]
     }  # fmt: skip
+    (root / "2026-01-01" / "model_bundle" / "reports" / "summary.md").write_text(
+        "# run\n\n| true class | images |\n|---|---:|\n| Kiwi | 2 |\n"
+    )
+    summary = ReportMarkdownDataset(bundle=str(root), report="summary.md").preview()
+    assert "<h1>run</h1>" in summary and "<td>Kiwi</td>" in summary  # the table, as HTML
     # In a run they are memory: what a node saved is what the next one loads, as is.
     drawn = object()
     figure.save(drawn)

@@ -93,6 +93,8 @@ def test_viz_previews_what_a_run_wrote(project_copy, tmp_path):
     assert table["columns"] == ["path", "label", "split", "source", "family", "featurizer"]
     expected = set(features[table["columns"]].itertuples(index=False, name=None))
     assert {tuple(row) for row in table["data"]} <= expected
+    kind, summary = shown["run_summary"]
+    assert kind == "HTMLPreview" and "<h1>fruits_pipeline run summary</h1>" in summary
     kind, variance = shown["explained_variance"]
     assert kind == "TablePreview"
     assert variance["data"][0] == pd.read_csv(reports / "explained_variance.csv").iloc[0].tolist()

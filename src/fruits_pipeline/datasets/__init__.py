@@ -6,7 +6,12 @@ from .image_folder_dataset import ImageFolderDataset
 from .image_sources_dataset import ImageSourcesDataset
 from .model_bundle_dataset import ModelBundleDataset
 from .optional_spark_dataset import OptionalSparkDataset
-from .previews import ReportFigureDataset, ReportJSONDataset, ReportTableDataset
+from .previews import (
+    ReportFigureDataset,
+    ReportJSONDataset,
+    ReportMarkdownDataset,
+    ReportTableDataset,
+)
 from .versioned_spark_dataset import CommittedSparkDataset
 from .weights_file_dataset import WeightsFileDataset
 
@@ -20,6 +25,7 @@ __all__ = [
     "OptionalSparkDataset",
     "ReportFigureDataset",
     "ReportJSONDataset",
+    "ReportMarkdownDataset",
     "ReportTableDataset",
     "WeightsFileDataset",
 ]

@@ -15,7 +15,8 @@ from typing import Any
 import fsspec
 import pandas as pd
 from kedro.io import DatasetError, MemoryDataset
-from kedro_datasets._typing import ImagePreview, JSONPreview, TablePreview
+from kedro_datasets._typing import HTMLPreview, ImagePreview, JSONPreview, TablePreview
+from markdown_it import MarkdownIt
 
 from .hadoop_fs import COMPLETE_MARKER
 
@@ -88,6 +89,15 @@ class ReportTableDataset(ReportDataset):
 
     def preview(self, nrows: int = 5) -> TablePreview:
         return frame_preview(pd.read_csv(io.BytesIO(self.published()), nrows=nrows))
+
+
+class ReportMarkdownDataset(ReportDataset):
+    """A markdown text (summary.md); previewed as HTML (markdown-it, which rich brings)."""
+
+    def preview(self) -> HTMLPreview:
+        return HTMLPreview(
+            MarkdownIt("commonmark").enable("table").render(self.published().decode())
+        )
 
 
 class ReportJSONDataset(ReportDataset):
