@@ -39,7 +39,7 @@ class FeaturizationParams(_Section):
     batch_size: Annotated[int, Field(strict=True, ge=1)] = 1
     resize_filter: Literal[RESIZE_FILTERS] = "bilinear"
     images_per_partition: Annotated[int, Field(strict=True, ge=1)] = 512
-    progress_interval_s: Annotated[float, Field(gt=0)] = 10.0
+    progress_interval_s: Annotated[float, Field(gt=0)] = 15.0
     model_cache_dir: str | None = "~/.cache/fruits_pipeline"
 
     @field_validator("alpha", mode="before")

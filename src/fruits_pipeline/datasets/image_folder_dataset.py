@@ -173,8 +173,8 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         images, ignored = listing
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(ignored.items()))
         logger.info(
-            "input folder %s: %d images (.jpg/.jpeg)%s", shown_path(self._shown()), images,
-            f", ignored {kinds}" if kinds else "",
+            "input %s: %d images%s", shown_path(self._shown()), images,
+            f", {kinds} ignored" if kinds else "",
         )  # fmt: skip
         return True
 

@@ -29,7 +29,8 @@ class OptionalSparkDataset(CommittedSparkDataset):
         except VersionNotFoundError:
             exists = False
         if not exists:
-            logger.info("%s has no complete version yet", shown_path(self._uri(self._filepath)))
+            # The first run's normal case: said only at DEBUG, the log stays one screen.
+            logger.debug("%s has no complete version yet", shown_path(self._uri(self._filepath)))
             return None
         try:
             return super()._load()

@@ -125,7 +125,7 @@ def split_images(
             entry.setdefault("Test", {})[label] = extra_test[name]
         for source, entry in summary["sources"].items():
             logger.info(
-                "source %s: %d Training + %d Test, %d labels, %s split",
+                "source %s: %d Training + %d Test, %d labels (%s)",
                 source, sum(entry["Training"].values()), sum(entry["Test"].values()),
                 len(entry["Training"]), extra_how.split(" ", 1)[0],
             )  # fmt: skip

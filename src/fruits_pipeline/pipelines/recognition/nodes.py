@@ -227,7 +227,7 @@ def evaluate_sources(
             entry["family_top1_answered"] = float(top1[answered].mean()) if answered.any() else None
         metrics[source] = entry
         logger.info(
-            "Test of %s: family top-1 %.1f%%, top-3 %.1f%%%s", source, 100 * entry["family_top1"],
+            "Test of %s: family top-1/3 %.1f%%/%.1f%%%s", source, 100 * entry["family_top1"],
             100 * entry["family_top3"],
             f", answered {entry['answered']:.1%}" if "answered" in entry else "",
         )  # fmt: skip
