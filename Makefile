@@ -176,9 +176,11 @@ bench-quant: setup-run
 bench-scale: setup-run
 	$(BIN)/python benchmarks/scale.py --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
 
-# Screenshot of the pipeline graph in kedro-viz (headless Chromium) for the README.
+# Screenshots of the pipeline graph in kedro-viz and of a preview (headless Chromium) for
+# the README; the preview shows the newest complete run's outputs (`make run` first).
 docs: setup-run browser-deps venv-dev
-	$(BIN)/python scripts/viz_screenshot.py docs/img/kedro-viz.png
+	$(BIN)/python scripts/viz_screenshot.py docs/img/kedro-viz.png \
+	  --preview pca_scatter=docs/img/kedro-viz-preview.png
 
 lint: venv-dev
 	$(BIN)/ruff check .

@@ -1,11 +1,13 @@
 """Screenshot of the project's Kedro-Viz graph, as Debian's headless Chromium renders it.
 
-    python scripts/viz_screenshot.py OUT.png [--project DIR]
+    python scripts/viz_screenshot.py OUT.png [--project DIR] [--preview DATASET=PREVIEW.png ...]
 
-Runs ``kedro viz build`` in DIR (default: this repo), serves DIR/build on 127.0.0.1, opens it in
-headless Chromium (/usr/bin/chromium through /usr/bin/chromedriver: ``make setup`` installs both),
-waits until the graph shows the task nodes, and saves a PNG. Exits non-zero if they never show.
-The functions are reused by tests/e2e/test_viz_browser.py.
+Runs ``kedro viz build --include-previews`` in DIR (default: this repo), serves DIR/build on
+127.0.0.1, opens it in headless Chromium (/usr/bin/chromium through /usr/bin/chromedriver:
+``make setup`` installs both), waits until the graph shows the task nodes, and saves a PNG.
+Each ``--preview`` clicks that dataset's node, waits until its preview (table, image or
+JSON) is drawn in the side panel, and saves another PNG. Exits non-zero if a node or a
+preview never shows. The functions are reused by tests/e2e/test_viz_browser.py.
 """
 
 from __future__ import annotations
@@ -77,6 +79,37 @@ class NodesNotShownError(RuntimeError):
     """The page never showed the expected node labels."""
 
 
+class PreviewNotShownError(RuntimeError):
+    """Clicking a dataset node never drew its preview."""
+
+
+# Click the dataset node (d3 listens for the click on its <g>), as a person would.
+_CLICK_JS = """
+const node = document.querySelector(
+  `g.pipeline-node--data[data-node-fullname="${arguments[0]}"]`);
+if (!node) return false;
+node.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+return true;
+"""
+# What the metadata panel previews once drawn: a table's rows, a decoded image's size, or
+# a JSON tree's text; null while nothing is drawn.
+_PREVIEW_JS = """
+const image = document.querySelector('img.pipeline-metadata__plot-image');
+if (image && image.complete && image.naturalWidth > 0)
+  return {kind: 'image', width: image.naturalWidth, height: image.naturalHeight};
+const table = document.querySelector('.pipeline-metadata__preview table.preview-table');
+const rows = table ? table.querySelectorAll('tr.preview-table__row') : [];
+if (rows.length) {
+  const header = Array.from(
+    table.querySelectorAll('th.preview-table__header'), (cell) => cell.textContent.trim());
+  return {kind: 'table', rows: rows.length, columns: header};
+}
+const tree = document.querySelector('.pipeline-metadata__preview-json');
+if (tree && tree.textContent.trim()) return {kind: 'json', text: tree.textContent};
+return null;
+"""
+
+
 def normalize(label: str) -> str:
     """Compare labels case-insensitively and whether or not Viz prettifies them.
 
@@ -97,11 +130,11 @@ def project_env() -> dict[str, str]:
 
 
 def build_viz(project: Path, timeout: int = 600) -> Path:
-    """``kedro viz build`` in ``project``; the static site's folder."""
+    """``kedro viz build --include-previews`` in ``project``; the static site's folder."""
     kedro_cli = Path(sys.executable).with_name("kedro")
     result = subprocess.run(
-        [str(kedro_cli), "viz", "build"], cwd=project, env=project_env(), capture_output=True,
-        text=True, timeout=timeout, check=False,
+        [str(kedro_cli), "viz", "build", "--include-previews"], cwd=project, env=project_env(),
+        capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(
@@ -119,6 +152,19 @@ def task_names(build: Path, pipeline: str = "__default__") -> list[str]:
         for node in graph["nodes"]
         if node["type"] == "task" and pipeline in node.get("pipelines", [pipeline])
     )
+
+
+def previews(build: Path) -> dict[str, tuple[str, object]]:
+    """Dataset name -> (preview type, preview) for every dataset the build previews."""
+    graph = json.loads((build / "api" / "main").read_text())
+    found = {}
+    for node in graph["nodes"]:
+        path = build / "api" / "nodes" / node["id"]
+        if node["type"] == "data" and path.is_file():
+            metadata = json.loads(path.read_text())
+            if metadata.get("preview") is not None:
+                found[node["name"]] = (metadata["preview_type"], metadata["preview"])
+    return found
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -217,22 +263,79 @@ def screenshot(
         return labels
 
 
+def open_preview(driver, dataset: str, timeout: float = TIMEOUT) -> dict:
+    """Click ``dataset``'s node in the graph; wait for its preview in the side panel.
+
+    Returns what is drawn: ``{"kind": "image", "width", "height"}``, ``{"kind": "table",
+    "rows", "columns"}`` or ``{"kind": "json", "text"}``.
+    """
+    from selenium.common.exceptions import TimeoutException  # noqa: PLC0415
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+
+    if not driver.execute_script(_CLICK_JS, dataset):
+        raise PreviewNotShownError(f"the graph has no dataset node {dataset!r}")
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(
+            lambda driver: driver.execute_script(_PREVIEW_JS)
+        )
+    except TimeoutException:
+        raise PreviewNotShownError(
+            f"after {timeout:.0f} s clicking {dataset!r} still shows no preview: does the "
+            "build have one (kedro viz build --include-previews, after a run)?"
+        ) from None
+
+
+def screenshot_previews(
+    url: str,
+    shots: dict[str, Path],
+    names: Iterable[str] = DEFAULT_NODES,
+    timeout: float = TIMEOUT,
+) -> dict[str, dict]:
+    """Open ``url``; for each dataset of ``shots``, click it and save its preview's PNG.
+
+    Returns what each preview drew (see :func:`open_preview`).
+    """  # fmt: skip
+    drawn = {}
+    with chromium() as driver:
+        driver.get(url)
+        wait_for_nodes(driver, names, timeout)
+        for dataset, out in shots.items():
+            drawn[dataset] = open_preview(driver, dataset, timeout)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not driver.save_screenshot(str(out)):
+                raise RuntimeError(f"Chromium could not write {out}")
+    return drawn
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="PNG file to write")
     parser.add_argument("--project", type=Path, default=REPO, help="Kedro project (default: repo)")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds to wait for nodes")
+    parser.add_argument(
+        "--preview", action="append", default=[], metavar="DATASET=PNG",
+        help="also click DATASET and save its preview to PNG (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    shots = dict(item.split("=", 1) for item in args.preview)
     try:
         check_chromium()
         build = build_viz(args.project.resolve())
         with serve(build) as url:
             labels = screenshot(url, args.out, DEFAULT_NODES, args.timeout)
+            drawn = {}
+            if shots:
+                drawn = screenshot_previews(
+                    url, {name: Path(png) for name, png in shots.items()}, DEFAULT_NODES,
+                    args.timeout,
+                )  # fmt: skip
     except RuntimeError as error:  # ChromiumMissingError, NodesNotShownError, a failed build
         print(f"viz_screenshot: error: {error}", file=sys.stderr)
         return 1
     print(f"task nodes shown ({len(labels)}): {', '.join(labels)}")
     print(f"screenshot: {args.out}")
+    for name, png in shots.items():
+        print(f"preview of {name} ({drawn[name]['kind']}): {png}")
     return 0
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +21,10 @@ from fruits_pipeline.datasets import (
     CommittedSparkDataset,
     ModelBundleDataset,
     OptionalSparkDataset,
+    ReportFigureDataset,
+    ReportJSONDataset,
+    ReportMarkdownDataset,
+    ReportTableDataset,
 )
 from fruits_pipeline.hooks import prune_versions
 from tests.conftest import user_error
@@ -42,10 +49,14 @@ def test_a_reader_never_sees_an_uncommitted_version(spark, tmp_path):
     assert any(died.glob("part-*"))
     (died / "_SUCCESS").unlink()
     assert [row.tag for row in latest(filepath).collect()] == ["old"]
+    # kedro-viz's preview (pyarrow, no Spark) sees what a reader sees.
+    preview = CommittedSparkDataset(filepath=filepath, file_format="parquet").preview
+    assert preview(columns=["tag"]) == {"index": [0], "columns": ["tag"], "data": [["old"]]}
 
     # Once a run commits, readers switch to it as a whole.
     save(filepath, "2026-03-01T00.00.00.000Z", new)
     assert [row.tag for row in latest(filepath).collect()] == ["new"]
+    assert preview()["data"] == [[2, "new"]]
 
 
 def test_optional_input_is_none_until_a_version_is_committed(spark, tmp_path):
@@ -91,6 +102,7 @@ def test_bundle_round_trip_and_only_complete_bundles_load(spark, tmp_path, tflit
 
     loaded = dataset().load()
     assert loaded.version == "2026-01-01T00.00.00.000Z"
+    assert json.loads(dataset().preview())["version"] == loaded.version  # kedro-viz's view
     assert loaded.featurizer == tflite_featurizer
     assert loaded.featurizer.payload == tflite_featurizer.payload
     assert loaded.featurizer.fingerprint == tflite_featurizer.fingerprint
@@ -119,6 +131,45 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
         dataset.save(pd.DataFrame({"path": [object()], "reason": [BrokenStr()]}))
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rejected.csv"]  # no temp file left
+
+
+def test_report_previews_are_the_newest_complete_bundle_s_files(tmp_path):
+    root = tmp_path / "model_bundle"
+    figure = ReportFigureDataset(bundle=str(root), report="plot.png", copy_mode="assign")
+    with pytest.raises(DatasetError, match="run `kedro run` first"):
+        figure.preview()
+    for version, accuracy, complete in (("2026-01-01", 0.9, True), ("2026-02-01", 0.1, False)):
+        reports = root / version / "model_bundle" / "reports"
+        reports.mkdir(parents=True)
+        (reports / "metrics.json").write_text(json.dumps({"accuracy": accuracy}))
+        (reports / "variance.csv").write_text(f"component,ratio\n1,{accuracy}\n2,0.05\n")
+        (reports / "plot.png").write_bytes(b"\x89PNG" + version.encode())
+        if complete:
+            (root / version / "model_bundle" / "_SUCCESS").touch()
+
+    # The run that died before its _SUCCESS (2026-02-01) is never shown.
+    assert base64.b64decode(figure.preview()) == b"\x89PNG2026-01-01"
+    metrics = ReportJSONDataset(bundle=str(root), report="metrics.json")
+    assert json.loads(metrics.preview()) == {"accuracy": 0.9}
+    table = ReportTableDataset(bundle=str(root), report="variance.csv")
+    assert table.preview(nrows=1) == {
+        "index": [0], "columns": ["component", "ratio"], "data": [[1, 0.9]]
+    }  # fmt: skip
+    (root / "2026-01-01" / "model_bundle" / "reports" / "summary.md").write_text(
+        "# run\n\n| true class | images |\n|---|---:|\n| Kiwi | 2 |\n"
+    )
+    summary = ReportMarkdownDataset(bundle=str(root), report="summary.md").preview()
+    assert "<h1>run</h1>" in summary and "<td>Kiwi</td>" in summary  # the table, as HTML
+    # In a run they are memory: what a node saved is what the next one loads, as is.
+    drawn = object()
+    figure.save(drawn)
+    assert figure.load() is drawn
+
+
+def test_atomic_preview_is_the_wrapped_table(tmp_path):
+    dataset = AtomicDataset(dataset={"type": "pandas.CSVDataset"}, filepath=str(tmp_path / "r.csv"))
+    dataset.save(pd.DataFrame({"path": ["a.jpg", "b.jpg"], "reason": ["empty", "truncated"]}))
+    assert dataset.preview(nrows=1)["data"] == [["a.jpg", "empty"]]
 
 
 class BrokenStr:

@@ -18,6 +18,7 @@ from kedro.logging import RichHandler
 from py4j.protocol import Py4JJavaError
 from pyspark import SparkConf
 from pyspark.sql import DataFrame, SparkSession
+from rich import box
 from rich.table import Table
 
 import fruits_pipeline
@@ -26,6 +27,7 @@ from fruits_pipeline.datasets.hadoop_fs import (
     hadoop_filesystem,
     is_complete,
     read_bytes,
+    shown_path,
     spark_uri,
 )
 from fruits_pipeline.params import validate_parameters
@@ -329,15 +331,23 @@ def run_summary(
     rate, new = figures["featurize_img_per_s"], figures["featurize_images"]
     if rate is not None:
         rows.append(("featurize rate", f"{rate:.1f} img/s ({new:.0f} new images)"))
-    rows += [("bundle version", figures["version"]), ("outputs", bundle.removeprefix("file:"))]
+    # The version folder (model_bundle/ and its reports/ are below it): one 80-column row.
+    rows += [
+        ("bundle version", figures["version"]),
+        ("outputs", shown_path(bundle.rstrip("/").rsplit("/", 1)[0])),
+    ]
     if mlflow_run:
         rows.append(("MLflow run", f"{mlflow_run} (make mlflow)"))
     return rows
 
 
 def print_run_summary(rows: list[tuple[str, str]]) -> None:
-    # Kedro's rich console: the table lines up with the log above it.
-    table = Table(title="run summary", show_header=False, title_justify="left")
+    # Kedro's rich console: the table lines up with the log above it. No outer frame or
+    # edge padding: every line of it is a row of figures, within 80 columns.
+    table = Table(
+        title="run summary", show_header=False, title_justify="left", box=box.SQUARE,
+        show_edge=False, pad_edge=False,
+    )  # fmt: skip
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for what, value in rows:

@@ -41,7 +41,7 @@ class FeaturizationParams(_Section):
     batch_size: Annotated[int, Field(strict=True, ge=1)] = 1
     resize_filter: Literal[RESIZE_FILTERS] = "bilinear"
     images_per_partition: Annotated[int, Field(strict=True, ge=1)] = 512
-    progress_interval_s: Annotated[float, Field(gt=0)] = 10.0
+    progress_interval_s: Annotated[float, Field(gt=0)] = 15.0
     model_cache_dir: str | None = "~/.cache/fruits_pipeline"
     # tflite_int8: Training photos (picked by a seeded hash of their paths) that set the
     # int8 ranges; the other backends ignore both.

@@ -53,9 +53,14 @@ JVM_INCUBATOR_NOTICE = "WARNING: Using incubator modules: jdk.incubator.vector"
 
 
 def assert_quiet_log_with_summary(output: str, manifest: dict, n_images: int) -> None:
-    """No warning of any kind (deprecations, Spark WARN, TensorFlow banners) and the
-    closing run summary table, with this run's numbers."""
-    lines = [line for line in output.splitlines() if line.strip() != JVM_INCUBATOR_NOTICE]
+    """No warning of any kind (deprecations, Spark WARN, TensorFlow banners), the closing
+    run summary table with this run's numbers, and (at 80 columns) one screen: at most
+    40 lines from Kedro's start line."""
+    logged = output.splitlines()
+    start = next(i for i, line in enumerate(logged) if "Kedro project fruits_pipeline" in line)
+    assert len(logged) - start <= 40, "\n".join(logged[start:])
+    assert max(map(len, logged[start:])) <= 80
+    lines = [line for line in logged if line.strip() != JVM_INCUBATOR_NOTICE]
     noisy = [line for line in lines if "WARN" in line or "Warning" in line or "oneDNN" in line]
     assert noisy == []
     table = lines[[i for i, line in enumerate(lines) if line.strip() == "run summary"][-1] :]
@@ -173,7 +178,8 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
     run = kedro(
         project_copy, "run", "--env", "local",
         "--params", f"input_path={images},nofruit_path={nofruit}",
-        env=probed_env(project_env(), network_log),
+        # no opt-out variable set; the log must fit one 80 x 40 screen
+        env={**probed_env(project_env(), network_log), "COLUMNS": "80"},
     )  # fmt: skip
     assert outside_hosts(network_log) == set()  # no telemetry (Kedro, MLflow), no other call
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -129,5 +130,10 @@ def test_notebooks_run_on_pipeline_outputs(project_copy, tmp_path, weights_path)
     # The default pipeline trains the classifier, so its metrics are there to report.
     assert "accuracy: " in streams and "macro F1: " in streams
     assert "classifier skipped" not in streams
+    # The classifier's errors, scored again from the table: as many as the run counted.
+    metrics = json.loads((bundles / version / "model_bundle" / "manifest.json").read_text())
+    n_test = metrics["metrics"]["n_test_images"]
+    wrong = round((1 - metrics["metrics"]["accuracy"]) * n_test)
+    assert f"misclassified Test images: {wrong} of {n_test}\n" in streams
     # The bundle's figures: scree plot, label counts, PCA scatter, confusion matrix.
-    assert png_count(results) >= 4
+    assert png_count(results) >= 4 + (wrong > 0)

@@ -75,7 +75,8 @@ def test_catalog_is_the_same_on_s3_except_the_roots():
             assert entry["root"] == "s3://fruits-pipeline-data/fruits_pipeline/data", name
             assert entry["sources"] == local[name]["sources"], name  # relative to the root
             continue
-        key = "path" if "path" in entry else "filepath"  # FilesFolderDataset: a folder path
+        # FilesFolderDataset: a folder path; report datasets: the bundle they preview from.
+        key = next((k for k in ("path", "bundle") if k in entry), "filepath")
         if key not in entry:
             assert entry["type"] == "MemoryDataset", name  # handed on in memory, no storage
             continue

@@ -6,6 +6,12 @@ from .image_folder_dataset import ImageFolderDataset
 from .image_sources_dataset import ImageSourcesDataset
 from .model_bundle_dataset import ModelBundleDataset
 from .optional_spark_dataset import OptionalSparkDataset
+from .previews import (
+    ReportFigureDataset,
+    ReportJSONDataset,
+    ReportMarkdownDataset,
+    ReportTableDataset,
+)
 from .spark_csv_file_dataset import SparkCSVFileDataset
 from .versioned_spark_dataset import CommittedSparkDataset
 from .weights_file_dataset import WeightsFileDataset
@@ -18,6 +24,10 @@ __all__ = [
     "ImageSourcesDataset",
     "ModelBundleDataset",
     "OptionalSparkDataset",
+    "ReportFigureDataset",
+    "ReportJSONDataset",
+    "ReportMarkdownDataset",
+    "ReportTableDataset",
     "SparkCSVFileDataset",
     "WeightsFileDataset",
 ]

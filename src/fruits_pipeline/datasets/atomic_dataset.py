@@ -9,6 +9,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 from kedro.io.core import get_protocol_and_path, parse_dataset_definition
+from kedro_datasets._typing import TablePreview
 
 
 class AtomicDataset(AbstractDataset[Any, Any]):
@@ -60,3 +61,7 @@ class AtomicDataset(AbstractDataset[Any, Any]):
 
     def _exists(self) -> bool:
         return self._dataset.exists()
+
+    def preview(self, nrows: int = 5) -> TablePreview:
+        """kedro-viz: the wrapped table dataset's preview (the CSVs here)."""
+        return self._dataset.preview(nrows=nrows)

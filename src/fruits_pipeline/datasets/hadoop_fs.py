@@ -23,6 +23,15 @@ def protocol_uri(protocol: str, path: str) -> str:
     return f"{protocol}://{path}"
 
 
+def shown_path(path: str) -> str:
+    """A path as a log line shows it: relative when below the working directory."""
+    local = path.removeprefix("file:")
+    if "://" in local or not os.path.isabs(local):
+        return local
+    relative = os.path.relpath(local)
+    return local if relative.startswith("..") else relative
+
+
 def spark_uri(filepath: str) -> str:
     """The URI Spark and Hadoop read for a catalog path: local paths absolute, s3:// as s3a://.
 

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from fruits_pipeline.errors import UserError
 
-from .hadoop_fs import hadoop_filesystem, spark_uri, storage_error
+from .hadoop_fs import hadoop_filesystem, shown_path, spark_uri, storage_error
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +173,8 @@ class ImageFolderDataset(AbstractDataset[None, DataFrame]):
         images, ignored = listing
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(ignored.items()))
         logger.info(
-            "Input folder %s: %d image files (.jpg/.jpeg), %d other files ignored%s",
-            self._shown(), images, sum(ignored.values()), f" ({kinds})" if kinds else "",
+            "input %s: %d images%s", shown_path(self._shown()), images,
+            f", {kinds} ignored" if kinds else "",
         )  # fmt: skip
         return True
 

@@ -16,6 +16,7 @@ from kedro.io.core import (
     VersionNotFoundError,
     get_protocol_and_path,
 )
+from kedro_datasets._typing import JSONPreview
 from py4j.protocol import Py4JJavaError
 from pyspark.ml import PipelineModel
 
@@ -31,6 +32,7 @@ from .hadoop_fs import (
     storage_error,
     write_bytes,
 )
+from .previews import newest_complete
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +154,15 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             f"{self.complete_versions()[:5]}."
         )
 
+    def preview(self) -> JSONPreview:
+        """kedro-viz: the newest complete bundle's manifest (metrics, k, classes, inputs),
+        read through fsspec: a preview starts no Spark session."""
+        root = str(self._filepath)
+        filesystem, bundle = newest_complete(
+            root if self._protocol == "file" else f"{self._protocol}://{root}"
+        )
+        return JSONPreview(filesystem.cat_file(f"{bundle}/manifest.json").decode("utf-8"))
+
     def save(self, data: ModelBundle) -> None:
         save_path = self._get_save_path()
         uri = self._uri(save_path)
@@ -175,7 +186,7 @@ class ModelBundleDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
         data.manifest["version"] = version
         write_bytes(f"{uri}/manifest.json", _json(data.manifest))
         mark_complete(uri)  # last: only now can a reader load it
-        logger.info("model bundle %s written to %s", version, uri)
+        logger.info("model bundle %s written", version)  # where: the run summary
 
 
 def _json(value: Any) -> bytes:

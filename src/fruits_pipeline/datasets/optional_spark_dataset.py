@@ -8,6 +8,7 @@ from kedro.io.core import VersionNotFoundError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 
+from .hadoop_fs import shown_path
 from .versioned_spark_dataset import CommittedSparkDataset
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ class OptionalSparkDataset(CommittedSparkDataset):
         except VersionNotFoundError:
             exists = False
         if not exists:
-            logger.info("%s has no complete version yet", self._uri(self._filepath))
+            # The first run's normal case: said only at DEBUG, the log stays one screen.
+            logger.debug("%s has no complete version yet", shown_path(self._uri(self._filepath)))
             return None
         try:
             return super()._load()

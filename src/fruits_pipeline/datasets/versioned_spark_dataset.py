@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow.dataset
+from kedro_datasets._typing import TablePreview
 from kedro_datasets.spark import SparkDatasetV2
 
 from .hadoop_fs import glob_uris, is_complete, protocol_uri
+from .previews import frame_preview, newest_complete
 
 
 class CommittedSparkDataset(SparkDatasetV2):
@@ -35,3 +38,11 @@ class CommittedSparkDataset(SparkDatasetV2):
 
     def _uri(self, path: Any) -> str:
         return protocol_uri(self._protocol, str(path))
+
+    def preview(self, nrows: int = 5, columns: list[str] | None = None) -> TablePreview:
+        """kedro-viz: the first rows of the newest committed version (parquet, read by
+        pyarrow, not Spark); ``columns`` leaves out wide ones such as the feature vector."""
+        root = self._path if self._protocol == "file" else f"{self._protocol}://{self._path}"
+        filesystem, folder = newest_complete(root)
+        table = pyarrow.dataset.dataset(folder, filesystem=filesystem, format=self._file_format)
+        return frame_preview(table.head(nrows, columns=columns).to_pandas())

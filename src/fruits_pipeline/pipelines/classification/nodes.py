@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from matplotlib.figure import Figure
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import IndexToString, StringIndexer, VectorAssembler
+from pyspark.mllib.evaluation import MulticlassMetrics
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -143,28 +145,43 @@ def _fit(
     return PipelineModel(stages=[*fitted.stages, to_name])
 
 
-def classification_report(labels: pd.Series, predicted: pd.Series) -> dict[str, Any]:
-    """Accuracy, macro F1 and per-class precision/recall/F1 from true and predicted names."""
-    classes = sorted(set(labels) | set(predicted))
+def classification_report(predictions: DataFrame) -> dict[str, Any]:
+    """Accuracy, macro F1, per-class precision/recall/F1 and the most confused pairs.
+
+    ``predictions`` holds the true ``label`` and the ``predicted_label`` (class names).
+    The per-class figures come from Spark MLlib's ``MulticlassMetrics``; the classes are
+    those of either column, and one that is predicted but absent from the true labels
+    scores 0 (Spark has no row of its own for it). Macro F1 is their unweighted mean.
+    """
+    pairs = predictions.select("label", PREDICTED_LABEL)
+    table = pairs.toPandas()  # one split's names: small
+    classes = sorted(set(table["label"]) | set(table[PREDICTED_LABEL]))
+    index = F.create_map(*[x for i, name in enumerate(classes) for x in (F.lit(name), F.lit(i))])
+    as_numbers = pairs.select(
+        index[F.col(PREDICTED_LABEL)].cast("double"), index[F.col("label")].cast("double")
+    )
+    with warnings.catch_warnings():
+        # pyspark's own mllib wrapper calls its deprecated SQLContext.getOrCreate.
+        warnings.filterwarnings("ignore", "Deprecated in 3.0.0", FutureWarning)
+        metrics = MulticlassMetrics(as_numbers.rdd)
+    support = table["label"].value_counts()
     per_class = {}
-    for name in classes:
-        true_positive = int(((labels == name) & (predicted == name)).sum())
-        precision = true_positive / max(int((predicted == name).sum()), 1)
-        recall = true_positive / max(int((labels == name).sum()), 1)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    for i, name in enumerate(classes):
+        present = name in support.index
         per_class[name] = {
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "support": int((labels == name).sum()),
+            "precision": metrics.precision(float(i)) if present else 0.0,
+            "recall": metrics.recall(float(i)) if present else 0.0,
+            "f1": metrics.fMeasure(float(i), 1.0) if present else 0.0,
+            "support": int(support.get(name, 0)),
         }
-    return {
-        "accuracy": float((labels == predicted).mean()),
+    report = {
+        "accuracy": float(metrics.accuracy),
         "macro_f1": float(np.mean([m["f1"] for m in per_class.values()])),
-        "n_test_images": len(labels),
+        "n_test_images": len(table),
         "per_class": per_class,
-        "confused_pairs": confused_pairs(labels, predicted),
+        "confused_pairs": confused_pairs(table["label"], table[PREDICTED_LABEL]),
     }
+    return report
 
 
 def confused_pairs(labels: pd.Series, predicted: pd.Series, top: int = 10) -> list[dict]:
@@ -190,12 +207,11 @@ def evaluate_classifier(
     """Score the Test split: metrics (JSON) and the confusion matrix (PNG)."""
     if isinstance(classifier, SkippedClassifier):
         return {"skipped": classifier.reason}, _skipped_figure(classifier.reason)
-    predictions = (
-        classifier.transform(class_rows(pca_features).where(F.col("split") == "Test"))
-        .select("label", PREDICTED_LABEL)
-        .toPandas()
-    )
-    metrics = classification_report(predictions["label"], predictions[PREDICTED_LABEL])
+    test = class_rows(pca_features).where(F.col("split") == "Test")
+    scored = classifier.transform(test).select("label", PREDICTED_LABEL).cache()
+    metrics = classification_report(scored)
+    predictions = scored.toPandas()
+    scored.unpersist()
     logger.info(
         "Test split: accuracy %.4f, macro F1 %.4f on %d images",
         metrics["accuracy"], metrics["macro_f1"], metrics["n_test_images"],

@@ -136,8 +136,8 @@ def convert_to_tflite(
         warnings.filterwarnings("ignore", "Statistics for quantized inputs", UserWarning)
         payload = converter.convert()
     logger.info(
-        "converted MobileNetV2 to TFLite (%s) in %.1f s (cache: %s)",
-        backend, time.perf_counter() - start, cached or "off",
+        "converted MobileNetV2 to TFLite (%s) in %.1f s (%s)", backend, time.perf_counter() - start,
+        "cached for the next runs" if cached else "cache off",
     )  # fmt: skip
     if cached:
         os.makedirs(os.path.dirname(cached), exist_ok=True)
@@ -234,5 +234,8 @@ def build_featurizer(
         payload=payload,
         calibration=calibration,
     )
-    logger.info("featurizer: %s", featurizer.describe())
+    logger.info(
+        "featurizer %s (MobileNetV2 %s %dpx %s)", featurizer.fingerprint, featurizer.alpha,
+        featurizer.image_size, featurizer.backend,
+    )  # fmt: skip
     return featurizer

@@ -125,8 +125,8 @@ def split_images(
             entry.setdefault("Test", {})[label] = extra_test[name]
         for source, entry in summary["sources"].items():
             logger.info(
-                "source %s: %d Training + %d Test photos, %d labels (%s)",
+                "source %s: %d Training + %d Test, %d labels (%s)",
                 source, sum(entry["Training"].values()), sum(entry["Test"].values()),
-                len(entry["Training"]), extra_how,
+                len(entry["Training"]), extra_how.split(" ", 1)[0],
             )  # fmt: skip
     return with_family(labelled, families), summary

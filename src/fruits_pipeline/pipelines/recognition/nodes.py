@@ -174,8 +174,8 @@ def calibrate_unknown(
         "nofruit_check_flagged": None if flagged_check is None else float(flagged_check.mean()),
     }
     logger.info(
-        '"unknown" calibrated: answers %.1f%% of %d Test images (accuracy %.4f on them, '
-        "%.4f on all); flags %.1f%% of %d no-fruit calibration photos and %s of %d check photos",
+        '"unknown": answers %.1f%% of %d Test (accuracy %.4f, all %.4f); flags no-fruit '
+        "%.1f%% of %d (calibration), %s of %d (check)",
         100 * measured["test_answered"], len(rows), measured["test_accuracy_answered"] or 0,
         measured["test_accuracy_all"], 100 * measured["nofruit_calibration_flagged"],
         len(calibration),
@@ -226,5 +226,9 @@ def evaluate_sources(
             entry["answered"] = float(answered.mean())
             entry["family_top1_answered"] = float(top1[answered].mean()) if answered.any() else None
         metrics[source] = entry
-        logger.info("Test photos of source %s: %s", source, entry)
+        logger.info(
+            "Test of %s: family top-1/3 %.1f%%/%.1f%%%s", source, 100 * entry["family_top1"],
+            100 * entry["family_top3"],
+            f", answered {entry['answered']:.1%}" if "answered" in entry else "",
+        )  # fmt: skip
     return metrics

@@ -120,10 +120,9 @@ def fit_reduction(
         }
     )
     logger.info(
-        "PCA on the Training split: k=%d components explain %.4f of the variance "
-        "(%d images x %d features, centred%s)",
-        k, float(np.sum(ratios[:k])), n_rows, n_features,
-        ", standardized" if config.standardize else "",
+        "PCA (%d Training x %d, centred%s): k=%d keeps %.2f%% of variance",
+        n_rows, n_features, ", standardized" if config.standardize else "", k,
+        100 * float(np.sum(ratios[:k])),
     )  # fmt: skip
     return PipelineModel(stages=[scaler, pca]), explained
 
