@@ -3,8 +3,8 @@
 Shaped like ``pyspark.ml.functions.predict_batch_udf``: the driver builds the
 :class:`~.featurizer.Featurizer` once, Spark broadcasts it, each Python worker builds its
 runner the first time it sees that featurizer (:func:`worker_model`, cached by
-fingerprint) and reuses it for every task; batching (:func:`featurize_batches`) is kept
-apart from the model.
+fingerprint) and reuses it for every task; batching (:func:`featurize_record_batches`,
+the body of the node's ``mapInArrow`` function) is kept apart from the model.
 """
 
 from __future__ import annotations
