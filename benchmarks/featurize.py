@@ -9,9 +9,10 @@ The seed and the pipeline are compared on equal terms: each runs in a new SparkC
 node's time as the very first job of a cold JVM is reported too (``pipeline_first_job``).
 
 Usage: python benchmarks/featurize.py [--n 2000] [--data DIR] [--weights FILE] [--backend NAME]
-[--skip-seed]. Prints a table and, last,
-``limit=<img/s> pipeline=<img/s> vs_limit=<ratio> vs_seed=<ratio>``; writes
-benchmarks/results/featurize_<N>.json.
+[--skip-seed] [--test-first] [--tag NAME]. ``--test-first --n 5195`` measures exactly the
+complete set's Test split (5,195 images); the warm-up images then come from Training.
+Prints a table and, last, ``limit=<img/s> pipeline=<img/s> vs_limit=<ratio> vs_seed=<ratio>``;
+writes benchmarks/results/featurize_<N>[_<tag>].json.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ WARM_UP_N = 200
 MAX_RECORDS = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 
-def pick_images(data: Path, n: int) -> list[Path]:
-    """First n files of a class-round-robin walk (sorted) of Training, then Test."""
+def pick_images(data: Path, n: int, splits: tuple[str, ...] = ("Training", "Test")) -> list[Path]:
+    """First n files of a class-round-robin walk (sorted) of each split in turn."""
     picked: list[Path] = []
-    for split in ("Training", "Test"):
+    for split in splits:
         classes = [sorted(c.glob("*.jpg")) for c in sorted((data / split).iterdir()) if c.is_dir()]
         for row in itertools.zip_longest(*classes):
             picked.extend(p for p in row if p is not None)
@@ -298,6 +299,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backend", default="default-from-params")
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument(
+        "--test-first", action="store_true", help="pick the Test split's images first"
+    )
+    parser.add_argument("--tag", default="", help="results file: featurize_<N>[_<tag>].json")
+    parser.add_argument(
         "--limit-images", type=int, default=512, help="images per interpreter per limit config"
     )
     parser.add_argument(
@@ -349,7 +354,10 @@ def main() -> None:
         params["backend"] = args.backend
 
     # N measured images, then WARM_UP_N others for the JVM warm-up (and 4N for the RSS check).
-    files = pick_images(args.data, max(args.n + WARM_UP_N, 4 * args.n if args.rss_check else 0))
+    splits = ("Test", "Training") if args.test_first else ("Training", "Test")
+    files = pick_images(
+        args.data, max(args.n + WARM_UP_N, 4 * args.n if args.rss_check else 0), splits
+    )
     with tempfile.TemporaryDirectory(prefix="featurize_bench_") as tmp:
         copy_images(files[: args.n], Path(tmp) / "images")
         copy_images(files[args.n : args.n + WARM_UP_N], Path(tmp) / "warm_up")
@@ -387,6 +395,7 @@ def main() -> None:
     results.mkdir(exist_ok=True)
     report = {
         "n": args.n,
+        "images": f"first {args.n} of {' then '.join(splits)} (class round-robin)",
         "images_per_s": rate,
         "seconds": seconds,
         "vs_limit": vs_limit,
@@ -400,7 +409,8 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    (results / f"featurize_{args.n}.json").write_text(json.dumps(report, indent=2) + "\n")
+    name = f"featurize_{args.n}{'_' + args.tag if args.tag else ''}.json"
+    (results / name).write_text(json.dumps(report, indent=2) + "\n")
     print(
         f"limit={rate['limit']:.1f} pipeline={rate['pipeline']:.1f} "
         f"vs_limit={vs_limit:.2f} vs_seed={vs_seed:.2f}"

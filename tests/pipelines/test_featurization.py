@@ -120,6 +120,8 @@ def test_decode_image_resizes_to_rgb(small_sample):
 def test_partitions_keep_every_core_busy():
     assert featurize_partitions(10, parallelism=8, images_per_partition=256) == 8
     assert featurize_partitions(90_000, parallelism=2, images_per_partition=256) == 352
+    # 5,195 images in tasks of 512: 11 tasks would leave one core idle for the last.
+    assert featurize_partitions(5_195, parallelism=2, images_per_partition=512) == 12
 
 
 def test_preprocess_equals_keras_preprocess_input(small_sample):

@@ -3,8 +3,8 @@
 Shaped like ``pyspark.ml.functions.predict_batch_udf``: the driver builds the
 :class:`~.featurizer.Featurizer` once, Spark broadcasts it, each Python worker builds its
 runner the first time it sees that featurizer (:func:`worker_model`, cached by
-fingerprint) and reuses it for every task; batching (:func:`featurize_batches`) is kept
-apart from the model.
+fingerprint) and reuses it for every task; batching (:func:`featurize_record_batches`,
+the body of the node's ``mapInArrow`` function) is kept apart from the model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fruits_pipeline.native import import_tensorflow, quiet_native_stderr
@@ -229,14 +229,14 @@ def rejection_reason(exc: Exception) -> str:
 
 
 def featurize_contents(
-    contents: pd.Series,
+    contents: list[bytes | None],
     model: Callable[[np.ndarray], np.ndarray],
     featurizer,
     batch_size: int = 1,
-) -> pd.DataFrame:
-    """One Arrow batch of image bytes -> DataFrame(features, error), row for row.
+) -> tuple[np.ndarray, list[int], list[str | None]]:
+    """Image bytes -> (features of the decoded rows, their row numbers, error per row).
 
-    A file Pillow cannot decode gets ``features=None`` and the reason in ``error``.
+    A file Pillow cannot decode (or a null) gets the reason in its row of ``errors``.
     """
     size = featurizer.image_size
     images = np.empty((len(contents), size, size, 3), dtype=np.uint8)
@@ -248,28 +248,54 @@ def featurize_contents(
             decoded.append(row)
         except Exception as exc:
             errors[row] = rejection_reason(exc)
-    features: list[np.ndarray | None] = [None] * len(contents)
+    features = np.empty((len(decoded), FEATURE_DIM), dtype=np.float32)
     for start in range(0, len(decoded), batch_size):
-        rows = decoded[start : start + batch_size]
-        batch = preprocess(images[start : start + len(rows)])
-        for row, vector in zip(rows, model(batch), strict=True):
-            features[row] = vector
-    return pd.DataFrame({"features": features, "error": errors})
+        stop = min(start + batch_size, len(decoded))
+        features[start:stop] = model(preprocess(images[start:stop]))
+    return features, decoded, errors
 
 
-def featurize_batches(
-    batches: Iterator[pd.Series],
+def features_array(features: np.ndarray, rows: list[int], n_rows: int) -> pa.Array:
+    """Arrow ``list<float>`` of ``n_rows``: ``features[i]`` at ``rows[i]``, null elsewhere.
+
+    Built from the float32 buffer as is: no per-value Python objects (what converting a
+    pandas column of arrays costs), and the values are the model's bits.
+    """
+    dim = features.shape[1] if features.ndim == 2 else FEATURE_DIM
+    valid = np.zeros(n_rows, dtype=bool)
+    valid[rows] = True
+    offsets = np.zeros(n_rows + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum(valid * dim)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(features.reshape(-1)), mask=pa.array(~valid)
+    )
+
+
+def featurize_record_batches(
+    batches: Iterator[pa.RecordBatch],
     broadcast,
     model_key: str,
     *,
+    content_column: str = "content",
     batch_size: int = 1,
     images_done=None,
     threads: int = 1,
-) -> Iterator[pd.DataFrame]:
-    """Body of the iterator pandas UDF: the model is fetched once per task, not per batch."""
+) -> Iterator[pa.RecordBatch]:
+    """Body of the ``mapInArrow`` function: each batch's columns pass through untouched,
+    ``content_column`` is replaced by ``features`` and ``error``.
+
+    The model is fetched once per task, not per batch.
+    """
     model = worker_model(broadcast, model_key, threads)
     featurizer = broadcast.value
-    for contents in batches:
-        yield featurize_contents(contents, model, featurizer, batch_size)
+    for batch in batches:
+        position = batch.schema.get_field_index(content_column)
+        contents = batch.column(position).to_pylist()
+        features, rows, errors = featurize_contents(contents, model, featurizer, batch_size)
+        kept = batch.remove_column(position)
+        results = [features_array(features, rows, len(contents)), pa.array(errors, pa.string())]
+        yield pa.RecordBatch.from_arrays(
+            [*kept.columns, *results], names=[*kept.schema.names, "features", "error"]
+        )
         if images_done is not None:
             images_done.add(len(contents))

@@ -11,22 +11,22 @@ from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
+import pyarrow as pa
 from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
 from fruits_pipeline.datasets.hadoop_fs import glob_escape
 from fruits_pipeline.errors import UserError
 from fruits_pipeline.params import FeaturizationParams
 
 from .featurizer import Featurizer
-from .model import featurize_batches
+from .model import featurize_record_batches
 
 logger = logging.getLogger(__name__)
 
-FEATURES_SCHEMA = "features array<float>, error string"
 EMPTY_FILE_REASON = "empty file (0 bytes); replace or remove the file"
 NO_CLASS_REASON = (
     "not inside a class folder (see label_depth); move it into <input folder>/<Class>/ "
@@ -61,9 +61,12 @@ def listed_files(images: DataFrame) -> list[str]:
 def featurize_partitions(n_images: int, parallelism: int, images_per_partition: int) -> int:
     """Enough tasks to keep every core busy, small enough for steady progress and retries.
 
-    The scan's many small file splits are coalesced to this count: no shuffle of image bytes.
+    A multiple of ``parallelism``: every wave of tasks fills every core, so the cores
+    finish together instead of one running the last task alone. The scan's many small
+    file splits are coalesced to this count: no shuffle of image bytes.
     """
-    return max(parallelism, math.ceil(n_images / images_per_partition))
+    waves = math.ceil(n_images / (images_per_partition * parallelism))
+    return max(1, waves) * parallelism
 
 
 class ProgressLogger:
@@ -215,10 +218,9 @@ def featurize_images(
     threads = int(sc.getConf().get("spark.task.cpus", "1"))
     batch_size = config.batch_size
 
-    @pandas_udf(FEATURES_SCHEMA)
-    def featurize_udf(contents: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
-        yield from featurize_batches(
-            contents, model_broadcast, model_key, batch_size=batch_size,
+    def featurize_arrow(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        yield from featurize_record_batches(
+            batches, model_broadcast, model_key, batch_size=batch_size,
             images_done=images_done, threads=threads,
         )  # fmt: skip
 
@@ -231,23 +233,26 @@ def featurize_images(
     unlabelled = (
         F.col("label").isNull() & F.col("family").isNull() if require_label else F.lit(False)
     )
-    result = featurize_udf(F.when(~unlabelled, F.col("content")))
+    columns = ["path", "label", "split", "size_bytes", "modified", "source", "family"]
+    to_featurize = images_to_featurize.coalesce(partitions).select(
+        *columns, F.when(~unlabelled, F.col("content")).alias("content")
+    )
+    # mapInArrow, not a pandas UDF: the features go back as one float32 buffer per batch,
+    # where a pandas UDF makes a Python object of each of the 1,280 values of every image.
+    result_schema = StructType(
+        [field for field in to_featurize.schema if field.name != "content"]
+        + [
+            StructField("features", ArrayType(FloatType())),
+            StructField("error", StringType()),
+        ]
+    )
     featurized = (
-        images_to_featurize.coalesce(partitions)
-        .withColumn("result", result)
+        to_featurize.mapInArrow(featurize_arrow, result_schema)
         .select(
-            "path",
-            "label",
-            "split",
-            "size_bytes",
-            "modified",
-            "source",
-            "family",
+            *columns,
             F.lit(featurizer.fingerprint).alias("featurizer"),
-            F.when(~unlabelled, F.col("result.features")).alias("features"),
-            F.when(unlabelled, F.lit(NO_CLASS_REASON))
-            .otherwise(F.col("result.error"))
-            .alias("error"),
+            F.when(~unlabelled, F.col("features")).alias("features"),
+            F.when(unlabelled, F.lit(NO_CLASS_REASON)).otherwise(F.col("error")).alias("error"),
         )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
