@@ -162,8 +162,11 @@ bench: setup-run
 	$(BIN)/python benchmarks/featurize.py --n $(BENCH_N) --rss-check --data $(SHARED)/data/fruits360 --weights $(WEIGHTS)
 
 # The newest bundle on real photos labelled by family (measuring only, never training).
+# The newest bundle on the real dev photos (never committed, so the answers' grid goes to
+# data/08_reporting, git-ignored like the photos themselves).
 eval-real: setup-run
-	$(BIN)/python benchmarks/real_photos.py --photos $(SHARED)/data/real_photos_dev/photos
+	$(BIN)/python benchmarks/real_photos.py --photos $(SHARED)/data/real_photos_dev/photos \
+	  --grid data/08_reporting/real_photos_grid.png
 
 bench-pca: setup-run
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280
