@@ -152,11 +152,14 @@ def assert_same_predictions(after: pd.DataFrame, before: pd.DataFrame) -> None:
 def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR0915
     project_copy, tmp_path, weights_path
 ):
-    images = copy_subset(tmp_path / "fruits", CLASSES, {"Training": 4, "Test": 2})
+    # The inputs below the project's data/, as `make run` has them (the log shows them
+    # relative, as a user sees them).
+    raw = project_copy / "data" / "01_raw"
+    images = copy_subset(raw / "fruits", CLASSES, {"Training": 4, "Test": 2})
     expected = pd.Series([p.parent.name for p in images.rglob("*.jpg")]).value_counts().sort_index()
     assert len(expected) == 10 and expected.sum() == 60
 
-    nofruit = tmp_path / "nofruit"
+    nofruit = raw / "backgrounds"
     nofruit.mkdir()
     roles = {"calibration": [], "check": []}
     for photo in sorted((SHARED / "data" / "backgrounds" / "images").glob("*.jpg")):
@@ -164,7 +167,7 @@ def test_kedro_run_local_writes_one_bundle_and_prediction_reads_it(  # noqa: PLR
         if role in roles and len(roles[role]) < 8:
             roles[role].append(shutil.copy(photo, nofruit / photo.name))
     # A second source labelled by family (real photos; Kiwi is no class of the first).
-    second = tmp_path / "second"
+    second = raw / "second"
     for family in ("Apple", "Kiwi"):
         (second / family).mkdir(parents=True)
         for photo in sorted((SHARED / "data/real_photos_train/photos" / family).iterdir())[:5]:

@@ -196,7 +196,10 @@ def make_composites(
         )
         plan = composite_plan.join(reused.select("path"), "path", "left_anti")
     paths = [row.path for row in plan.select("path").toLocalIterator()]
-    logger.info("augmentation: %d composites reused, %d to make", reused.count(), len(paths))
+    # Said only when composites are asked for: a run without them has nothing to report.
+    (logger.info if config.enabled else logger.debug)(
+        "augmentation: %d composites reused, %d to make", reused.count(), len(paths)
+    )
     if not paths:
         return plan.withColumn("content", F.lit(None).cast("binary")), [], reused
     photos = labelled_images.select(F.col("path").alias("origin"), "content")
