@@ -72,6 +72,8 @@ class ClassificationParams(_Section):
     max_iter: Annotated[int, Field(strict=True, ge=1)] = 200
     reg_param: Annotated[float, Field(ge=0)] = 0.01
     elastic_net_param: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # Weight of one Training composite against one photo, in both heads.
+    composite_weight: Annotated[float, Field(gt=0, le=1)] = 1.0
 
 
 class UnknownParams(_Section):

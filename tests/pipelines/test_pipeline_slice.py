@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
+from pyspark.sql import functions as F
 
 from fruits_pipeline.pipelines import classification, reduction
 from fruits_pipeline.pipelines.classification.nodes import SkippedClassifier
@@ -30,7 +31,8 @@ def image_features(spark, tmp_path_factory, weights_path):
     folder = copy_subset(tmp_path_factory.mktemp("slice"), CLASSES, PER_SPLIT)
     features, rejected = featurize_folder(folder, {"weights": weights_path})
     assert rejected.empty
-    return features.cache()
+    # Each class's family, as ingestion sets it (here the class name itself).
+    return features.withColumn("family", F.col("label")).cache()
 
 
 def test_reduction_and_classification_slice(image_features):
@@ -65,7 +67,10 @@ def test_reduction_and_classification_slice(image_features):
     assert variance["cumulative"].iloc[k - 1] >= 0.9 > variance["cumulative"].iloc[k - 2]
 
     # The classifier, on the 12 Test photos it never saw.
-    assert isinstance(catalog.load("family_classifier"), SkippedClassifier)  # no family source
+    # The family head is trained too; here each class is its own family (first word).
+    family_head = catalog.load("family_classifier")
+    assert not isinstance(family_head, SkippedClassifier)
+    assert sorted(family_head.stages[1].labels) == CLASSES
     metrics = catalog.load("classification_metrics")
     assert metrics["n_test_images"] == n_test
     assert {name: m["support"] for name, m in metrics["per_class"].items()} == dict.fromkeys(
