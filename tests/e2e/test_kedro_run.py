@@ -18,7 +18,7 @@ from PIL import Image
 from fruits_pipeline.backgrounds import background_role
 from fruits_pipeline.pipeline_registry import register_pipelines
 from tests.conftest import SAMPLE, SHARED, copy_subset, newest_file, newest_version, sample_files
-from tests.e2e.conftest import kedro, project_env
+from tests.e2e.conftest import WITHOUT_APP_EXPORT, kedro, project_env
 from tests.network_probe import outside_hosts, probed_env
 
 pytestmark = pytest.mark.e2e
@@ -413,7 +413,9 @@ def _nested(root: Path, classes: list[str]) -> Path:
 def test_every_folder_layout_runs(project_copy, tmp_path, layout):
     folder = LAYOUTS[layout](tmp_path / "photos")
     n_images = len(list(folder.rglob("*.jpg")))
-    kedro(project_copy, "run", "--params", f"input_path={folder},reduction.k=2")
+    kedro(
+        project_copy, "run", *WITHOUT_APP_EXPORT, "--params", f"input_path={folder},reduction.k=2"
+    )
 
     (bundle,) = bundles(project_copy)
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -470,7 +472,7 @@ def test_retention_keeps_the_newest_versions(project_copy, tmp_path):
             (data / folder / version / name / "_SUCCESS").touch()
     folder = _flat(tmp_path / "photos", CLASSES[:2], 3)
     log = kedro(
-        project_copy, "run",
+        project_copy, "run", *WITHOUT_APP_EXPORT,
         "--params", f"input_path={folder},reduction.k=2,keep_versions=2,model_version={old[0]}",
     ).stdout  # fmt: skip
     for folder, _name in outputs.items():
