@@ -10,7 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from fruits_pipeline.pipeline_registry import ON_REQUEST
 from tests.conftest import REPO, WEIGHTS
+
+# `kedro run` args for every stage but the app export (a TFLite conversion of the fused
+# model, ~20 s a run): for runs whose test asserts nothing of 07_model_output/app_model
+# (test_app_model.py, test_augmentation_run.py and the one-class run do).
+WITHOUT_APP_EXPORT = (
+    "--pipelines",
+    ",".join(
+        sorted(
+            p.parent.name
+            for p in (REPO / "src" / "fruits_pipeline" / "pipelines").glob("*/pipeline.py")
+            if p.parent.name not in {*ON_REQUEST, "app_export"}
+        )
+    ),
+)
 
 
 def project_env() -> dict[str, str]:

@@ -16,6 +16,11 @@ from tests.e2e.conftest import kedro
 pytestmark = pytest.mark.e2e
 
 CLASSES = ["Kiwi", "Lemon"]
+# What this test checks is the featurization stage (and, once, the PCA refit on the merged
+# set): its runs stop there rather than train, report and publish each time.
+FEATURES = "image_features,rejected_images"
+TO_FEATURES = ("--to-outputs", FEATURES)
+TO_PCA_TABLE = ("--to-outputs", f"{FEATURES},pca_features_table")
 
 
 def features_by_file(project) -> pd.DataFrame:
@@ -32,7 +37,9 @@ def file_key(path) -> str:
 def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, weights_path):
     images = copy_subset(tmp_path / "fruits", CLASSES, {"Training": 3, "Test": 1})
     params = f"input_path={images},reduction.k=2"
-    first_log = kedro(project_copy, "run", "--params", f"{params},incremental=true").stdout
+    first_log = kedro(
+        project_copy, "run", *TO_FEATURES, "--params", f"{params},incremental=true"
+    ).stdout
     assert "no stored image_features yet" in first_log
     first = features_by_file(project_copy)
     assert len(first) == 8
@@ -55,7 +62,9 @@ def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, wei
     removed.unlink()
 
     second_log = " ".join(
-        kedro(project_copy, "run", "--params", f"{params},incremental=true").stdout.split()
+        kedro(
+            project_copy, "run", *TO_PCA_TABLE, "--params", f"{params},incremental=true"
+        ).stdout.split()
     )
     # 8 stored: 6 reused, 2 dropped (changed + deleted); 3 + 1 new + 1 changed featurized.
     assert "incremental: 6 stored features reused, 2 dropped" in second_log
@@ -81,7 +90,7 @@ def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, wei
     assert pd.read_csv(project_copy / "data" / "08_reporting" / "rejected_images.csv").empty
 
     # Without incremental everything is read again, and the scrambled file shows up.
-    kedro(project_copy, "run", "--params", params)
+    kedro(project_copy, "run", *TO_FEATURES, "--params", params)
     rejected = pd.read_csv(project_copy / "data" / "08_reporting" / "rejected_images.csv")
     assert [p.split("/")[-1] for p in rejected["path"]] == [untouched.name]
     assert len(features_by_file(project_copy)) == 10
@@ -91,6 +100,7 @@ def test_rerun_featurizes_only_new_or_changed_images(project_copy, tmp_path, wei
         kedro(
             project_copy,
             "run",
+            *TO_FEATURES,
             "--params",
             f"{params},incremental=true,featurization.image_size=160",
         ).stdout.split()

@@ -18,7 +18,7 @@ from PIL import Image
 from fruits_pipeline.backgrounds import background_role
 from fruits_pipeline.pipeline_registry import register_pipelines
 from tests.conftest import SAMPLE, SHARED, copy_subset, newest_file, newest_version, sample_files
-from tests.e2e.conftest import kedro, project_env
+from tests.e2e.conftest import WITHOUT_APP_EXPORT, kedro, make_project_copy, project_env
 from tests.network_probe import outside_hosts, probed_env
 
 pytestmark = pytest.mark.e2e
@@ -341,18 +341,30 @@ if target:
 """
 
 
-@pytest.mark.parametrize("how", ["kill", "raise"])
-def test_run_dying_after_its_pca_leaves_predictions_unchanged(project_copy, tmp_path, how):
-    """A run killed (SIGKILL) or failing after it saved its PCA and classifier, between two
-    report writes, leaves the previous bundle in charge: the same predictions."""
-    images = copy_subset(tmp_path / "fruits", CLASSES[:4], {"Training": 3, "Test": 1})
-    kedro(project_copy, "run", "--params", f"input_path={images}")
-    photos = tmp_path / "to_predict"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """One complete run (4 classes) and its predictions, made once for both ways of dying:
+    each test dies in its own copy of this project."""
+    root = tmp_path_factory.mktemp("trained")
+    project = make_project_copy(root)
+    images = copy_subset(root / "fruits", CLASSES[:4], {"Training": 3, "Test": 1})
+    kedro(project, "run", *WITHOUT_APP_EXPORT, "--params", f"input_path={images}")
+    photos = root / "to_predict"
     photos.mkdir()
     for label in CLASSES[:4]:
         shutil.copy(sample_files("Test", label)[-1], photos / f"{label}.jpg")
-    before = predictions_csv(project_copy, photos)
+    return {"project": project, "photos": photos, "before": predictions_csv(project, photos)}
+
+
+@pytest.mark.parametrize("how", ["kill", "raise"])
+def test_run_dying_after_its_pca_leaves_predictions_unchanged(trained, tmp_path, how):
+    """A run killed (SIGKILL) or failing after it saved its PCA and classifier, between two
+    report writes, leaves the previous bundle in charge: the same predictions."""
+    project_copy = shutil.copytree(trained["project"], tmp_path / "project", symlinks=True)
+    photos, before = trained["photos"], trained["before"]
     (old,) = bundles(project_copy)
+    # The predictions compared below are this copy's own, written after it died.
+    (project_copy / "data" / "07_model_output" / "predictions.csv").unlink()
 
     # Another training run (other images, another k) that dies in the middle of its bundle.
     more = copy_subset(tmp_path / "more", CLASSES[:6], {"Training": 4, "Test": 2})
@@ -413,7 +425,9 @@ def _nested(root: Path, classes: list[str]) -> Path:
 def test_every_folder_layout_runs(project_copy, tmp_path, layout):
     folder = LAYOUTS[layout](tmp_path / "photos")
     n_images = len(list(folder.rglob("*.jpg")))
-    kedro(project_copy, "run", "--params", f"input_path={folder},reduction.k=2")
+    kedro(
+        project_copy, "run", *WITHOUT_APP_EXPORT, "--params", f"input_path={folder},reduction.k=2"
+    )
 
     (bundle,) = bundles(project_copy)
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -470,7 +484,7 @@ def test_retention_keeps_the_newest_versions(project_copy, tmp_path):
             (data / folder / version / name / "_SUCCESS").touch()
     folder = _flat(tmp_path / "photos", CLASSES[:2], 3)
     log = kedro(
-        project_copy, "run",
+        project_copy, "run", *WITHOUT_APP_EXPORT,
         "--params", f"input_path={folder},reduction.k=2,keep_versions=2,model_version={old[0]}",
     ).stdout  # fmt: skip
     for folder, _name in outputs.items():

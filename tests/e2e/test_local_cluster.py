@@ -15,7 +15,7 @@ import yaml
 
 from fruits_pipeline.backgrounds import background_role
 from tests.conftest import SAMPLE, SHARED, copy_subset, newest_version
-from tests.e2e.conftest import kedro
+from tests.e2e.conftest import WITHOUT_APP_EXPORT, kedro
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
@@ -37,7 +37,10 @@ def run_outputs(project: Path, env: str, images: Path, nofruit: Path) -> dict:
     """Run the whole pipeline in ``env``; its features (by path), k and accuracy."""
     shutil.rmtree(project / "data" / "04_feature", ignore_errors=True)
     shutil.rmtree(project / "data" / "06_models" / "model_bundle", ignore_errors=True)
-    kedro(project, "run", "--env", env, "--params", f"input_path={images},nofruit_path={nofruit}")
+    kedro(
+        project, "run", "--env", env, *WITHOUT_APP_EXPORT,
+        "--params", f"input_path={images},nofruit_path={nofruit}",
+    )  # fmt: skip
     data = project / "data"
     features = pd.read_parquet(newest_version(data / "04_feature" / "image_features.parquet"))
     (manifest_file,) = (data / "06_models" / "model_bundle").glob("*/model_bundle/manifest.json")

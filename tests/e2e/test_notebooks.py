@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from tests.conftest import REPO, SAMPLE, copy_subset
-from tests.e2e.conftest import kedro, project_env
+from tests.e2e.conftest import WITHOUT_APP_EXPORT, kedro, project_env
 
 NOTEBOOKS = REPO / "notebooks"
 NAMES = ("01_eda.ipynb", "02_results.ipynb")
@@ -91,7 +91,7 @@ def test_notebooks_run_on_pipeline_outputs(project_copy, tmp_path, weights_path)
     n_images = len(list(images.rglob("*.jpg")))
     assert n_images == 50
     kedro(
-        project_copy, "run", "--env", "local",
+        project_copy, "run", "--env", "local", *WITHOUT_APP_EXPORT,
         "--params", f"input_path={images},featurization.weights={weights_path}",
     )  # fmt: skip
     data = project_copy / "data"

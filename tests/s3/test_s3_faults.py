@@ -13,12 +13,13 @@ import pytest
 
 from scripts.local_s3 import BUCKET, LocalS3, free_port
 from tests.conftest import SMALL_CLASSES, copy_subset
-from tests.e2e.conftest import project_env
+from tests.e2e.conftest import WITHOUT_APP_EXPORT, project_env
 from tests.s3.conftest import (
     PREFIX,
     newest_s3_version,
     point_s3_local_at,
     s3_filesystem,
+    stop_soon,
     upload_images,
 )
 
@@ -53,7 +54,7 @@ def own_server(tmp_path):
     server = LocalS3(tmp_path / "seaweedfs", s3_port=free_port()).start()
     server.create_bucket()
     yield server
-    server.stop()
+    stop_soon(server)
 
 
 def test_missing_bucket_and_wrong_credentials_are_clear_errors(project_copy, s3_env, tmp_path):
@@ -84,7 +85,8 @@ def test_server_stopped_mid_run_then_rerun_completes(
     images = copy_subset(tmp_path / "fruits", SMALL_CLASSES, {"Training": 4, "Test": 2})
     assert upload_images(own_server, images) == 18
     params = f"featurization.weights={weights_path},reduction.k=3"
-    run = ["run", "--env", "s3_local", "--params", params]
+    # Every stage but the app export: the S3 -> S3 run of test_s3_run.py exports it.
+    run = ["run", "--env", "s3_local", *WITHOUT_APP_EXPORT, "--params", params]
 
     # 1. A complete run: the outputs a reader relies on.
     kedro_with(project_copy, own_server.env, *run, ok=True)
@@ -104,7 +106,7 @@ def test_server_stopped_mid_run_then_rerun_completes(
     for line in process.stdout:
         lines.append(line)
         if "featurizing 18 images" in line:
-            own_server.stop()
+            stop_soon(own_server)
             break
     lines += process.stdout.readlines()
     assert process.wait(timeout=600) != 0

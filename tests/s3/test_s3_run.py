@@ -12,7 +12,7 @@ import pytest
 
 from scripts.local_s3 import BUCKET
 from tests.conftest import SMALL_CLASSES, copy_subset, newest_file, newest_version
-from tests.e2e.conftest import kedro
+from tests.e2e.conftest import WITHOUT_APP_EXPORT, kedro
 from tests.s3.conftest import (
     PREFIX,
     newest_s3_version,
@@ -57,7 +57,7 @@ def test_s3_to_s3_run_matches_the_local_run(project_copy, s3_env, tmp_path, weig
 
     started = time.monotonic()
     kedro(
-        project_copy, "run", "--env", "local",
+        project_copy, "run", "--env", "local", *WITHOUT_APP_EXPORT,
         "--params", f"input_path={images},reduction.k=4,featurization.weights={weights_path}",
     )  # fmt: skip
     local_seconds = time.monotonic() - started
