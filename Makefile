@@ -23,7 +23,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export FRUITS_SHARED := $(SHARED)
 
 .PHONY: setup setup-run system-deps browser-deps venv venv-dev lock jars data run run-full test test-fast viz lint format \
-	clean-outputs bench bench-pca bench-quant bench-scale eval-real docs s3-up s3-down s3-run package mlflow
+	clean-outputs bench bench-pca bench-quant bench-scale eval-real ladder docs s3-up s3-down s3-run package mlflow
 
 # Debian packages that are missing, installed once (as root) without touching anything else:
 # --no-upgrade never upgrades a package already there; a non-root user gets the command.
@@ -114,9 +114,9 @@ setup: setup-run browser-deps venv-dev jars
 run: setup-run
 	$(BIN)/kedro run --env local
 
-# The complete release + real_photos_train. With Training composites (README: Training
-# composites): make run-full AUGMENT=true (not the default until measured).
-AUGMENT ?= false
+# The engine the app ships: the complete release + real_photos_train + Training composites
+# (README: Training composites; measured by make ladder). AUGMENT=false: photos only.
+AUGMENT ?= true
 run-full: setup-run
 	$(BIN)/kedro run --env local --params input_path=$(SHARED)/data/fruits360,augmentation.enabled=$(AUGMENT)
 
@@ -167,6 +167,11 @@ bench: setup-run
 eval-real: setup-run
 	$(BIN)/python benchmarks/real_photos.py --photos $(SHARED)/data/real_photos_dev/photos \
 	  --grid data/08_reporting/real_photos_grid.png
+
+# Which training images buy what on the dev photos: refits the pipeline's nodes on subsets
+# of the newest run's features (make run-full first: composites + real_photos_train).
+ladder: setup-run
+	$(BIN)/python benchmarks/ladder.py --photos $(SHARED)/data/real_photos_dev/photos
 
 bench-pca: setup-run
 	$(BIN)/python benchmarks/pca.py --rows 90000 --dim 1280

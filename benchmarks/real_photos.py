@@ -4,14 +4,16 @@ Usage: python benchmarks/real_photos.py [--photos ../shared/data/real_photos_dev
 [--bundle data/06_models/model_bundle] [--model-version V] [--grid out.png]. The photos are
 ``<Family>/*.jpg``; each gets the Spark-free predictor's answer (``engine.Predictor``).
 Prints and writes benchmarks/results/real_photos.json: family top-1 and top-3 on all
-photos, how many get an answer (not "unknown") and top-1 on those, with 95% Wilson
-intervals (on ~150 photos one figure is about +-7 points). ``--grid`` also draws a
-seeded sample of the photos with the true family, the answer and its "unknown" flag.
+photos (and the on-device model's: class head only, summed per family), how many get an
+answer (not "unknown") and top-1 on those, with 95% Wilson intervals (on ~150 photos one
+figure is about +-7 points). ``--grid`` also draws a seeded sample of the photos with the
+true family, the answer and its "unknown" flag.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -96,6 +98,10 @@ def main() -> None:
     predictor = Predictor.from_bundle(folder)
     photos = sorted(p for p in args.photos.rglob("*") if p.suffix.lower() in SUFFIXES)
     top1 = top3 = answered = answered_right = 0
+    # The on-device model has the class head only: its family is the class probabilities
+    # summed per family (LinearHead.family_probabilities without a family head).
+    app_head = dataclasses.replace(predictor.head, heads={"class": predictor.head.heads["class"]})
+    app_top1 = app_top3 = 0
     guesses: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     featurizer, head = predictor.featurizer, predictor.head
@@ -109,6 +115,12 @@ def main() -> None:
         best = [families[i] for i in np.argsort(probabilities[0])[::-1][:3]]
         top1 += answer.family == family
         top3 += family in best
+        app_families, app_probabilities = app_head.family_probabilities(
+            app_head.components(features[None])
+        )
+        app_best = [app_families[i] for i in np.argsort(app_probabilities[0])[::-1][:3]]
+        app_top1 += app_best[0] == family
+        app_top3 += family in app_best
         guesses[answer.label] += 1
         reasons[answer.reason or "answered"] += 1
         if answer.unknown is False:
@@ -123,6 +135,8 @@ def main() -> None:
         "bundle": folder.parent.name,
         "family_top1": share(top1, n),
         "family_top3": share(top3, n),
+        "app_model_family_top1": share(app_top1, n),
+        "app_model_family_top3": share(app_top3, n),
         "answered": share(answered, n),
         "family_top1_answered": share(answered_right, answered),
         "reasons": dict(reasons),

@@ -73,7 +73,7 @@ class ClassificationParams(_Section):
     reg_param: Annotated[float, Field(ge=0)] = 0.01
     elastic_net_param: Annotated[float, Field(ge=0, le=1)] = 0.0
     # Weight of one Training composite against one photo, in both heads.
-    composite_weight: Annotated[float, Field(gt=0, le=1)] = 1.0
+    composite_weight: Annotated[float, Field(gt=0, le=1)] = 0.5
 
 
 class UnknownParams(_Section):

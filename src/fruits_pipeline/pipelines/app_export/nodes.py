@@ -236,11 +236,14 @@ File size: {size_bytes} bytes ({size_bytes / 2**20:.1f} MiB).
 {metric_lines or "- none recorded"}
 
 ## Known limits
-- Fruits-360 images are studio photos: one fruit, centred, on a white background. On real
-  photos the family top-1 was measured at 9-22% (issue 20's table), and at 7.6% (95%
-  interval 4.3-13.2%, top-3 21-29%) on 144 real grocery-store photos when trained without
-  composites (README, 2026-12-02, `make eval-real`); with composites it is not measured
-  yet. Do not expect the Test accuracy above on photos from a phone camera.
+- Fruits-360 images are studio photos: one fruit, centred, on a white background. On 144
+  real grocery-store photos of 12 families (README "The ladder", 2026-12-04, one run),
+  `make run-full`'s recipe (photos + composites at weight 0.5 + real_photos_train) gets
+  the family right 20% of the time (95% interval 14-27%) and in its top 3 53% (45-61%),
+  against 8% and 19% without composites. Those are the engine's family-head figures;
+  this file holds the class head only, and its class probabilities summed per family
+  score 22% top-1 (16-30%) and 51% top-3 (43-59%) on the same photos (`make eval-real`).
+  Do not expect the Test accuracy above on photos from a phone camera.
 - The model always names one of the {len(labels)} classes; it has no "unknown" answer.
 """
 
