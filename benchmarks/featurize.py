@@ -9,8 +9,12 @@ The seed and the pipeline are compared on equal terms: each runs in a new SparkC
 node's time as the very first job of a cold JVM is reported too (``pipeline_first_job``).
 
 Usage: python benchmarks/featurize.py [--n 2000] [--data DIR] [--weights FILE] [--backend NAME]
-[--skip-seed] [--test-first] [--tag NAME]. ``--test-first --n 5195`` measures exactly the
-complete set's Test split (5,195 images); the warm-up images then come from Training.
+[--skip-seed] [--test-first] [--tag NAME] [--skip-limit] [--spark KEY=VALUE]
+[--ab NAME:KEY=VALUE[;KEY=VALUE]] [--ab-rounds 2]. ``--test-first --n 5195`` measures exactly
+the complete set's Test split (5,195 images); the warm-up images then come from Training.
+``--ab`` times the node with other featurization parameters or Spark settings against the
+current ones in this process, each run in a new SparkContext, alternating (``ab_seconds``);
+settings of the JVM itself (``spark.driver.extraJavaOptions``) need one process each: ``--spark``.
 Prints a table and, last, ``limit=<img/s> pipeline=<img/s> vs_limit=<ratio> vs_seed=<ratio>``;
 writes benchmarks/results/featurize_<N>[_<tag>].json.
 """
@@ -18,6 +22,7 @@ writes benchmarks/results/featurize_<N>[_<tag>].json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import itertools
@@ -137,11 +142,16 @@ def measure_decode(files: list[Path]) -> float:
         return len(files) / (time.perf_counter() - start)
 
 
-def spark_session():
+# --spark key=value: Spark settings over conf/base + conf/local, for every session of the run.
+SPARK_OVERRIDES: dict[str, str] = {}
+
+
+def spark_session(extra: dict[str, str] | None = None):
     settings = {}
     for env in ("base", "local"):
         settings.update(yaml.safe_load((ROOT / "conf" / env / "spark.yml").read_text()) or {})
     settings["spark.master"] = "local[2]"
+    settings.update({**SPARK_OVERRIDES, **(extra or {})})
     builder = SparkSession.builder.appName("featurize-benchmark")
     for key, value in settings.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else value)
@@ -239,10 +249,10 @@ class RssPoller:
         self.peak_kb = max(self.peak_kb, _worker_hwm_kb())
 
 
-def run_pipeline(spark, settings, folder: str, out: str, params: dict) -> float:
+def run_pipeline(spark, settings, folder: str, out: str, params: dict, around=None) -> float:
     """The project's featurizer and featurize nodes on raw_images, features written to parquet
     (the featurizer's build - weights read, TFLite cache hit - is timed with the node, as it
-    was when the node built it)."""
+    was when the node built it). ``around``: a context manager around the timed part."""
     from fruits_pipeline.pipelines.featurization.nodes import (  # noqa: PLC0415
         featurize_images,
         listed_files,
@@ -251,13 +261,14 @@ def run_pipeline(spark, settings, folder: str, out: str, params: dict) -> float:
     spark.conf.set(MAX_RECORDS, str(settings[MAX_RECORDS]))
     raw = ImageFolderDataset(filepath=folder).load()
     settings_only = {k: v for k, v in params.items() if k != "weights"}
-    start = time.perf_counter()
-    featurizer = build_featurizer(
-        WeightsFileDataset(filepath=params["weights"]).load(), settings_only
-    )
-    features, _rejected = featurize_images(raw, listed_files(raw), featurizer, settings_only)
-    features.write.mode("overwrite").parquet(out)
-    return time.perf_counter() - start
+    with around or contextlib.nullcontext():
+        start = time.perf_counter()
+        featurizer = build_featurizer(
+            WeightsFileDataset(filepath=params["weights"]).load(), settings_only
+        )
+        features, _rejected = featurize_images(raw, listed_files(raw), featurizer, settings_only)
+        features.write.mode("overwrite").parquet(out)
+        return time.perf_counter() - start
 
 
 def peak_rss_on(files: list[Path], folder: Path, params: dict) -> int:
@@ -308,7 +319,52 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--rss-check", action="store_true", help="also run the node on 4x N with fresh workers"
     )
+    parser.add_argument("--skip-limit", action="store_true", help="no inference/decode runs")
+    parser.add_argument(
+        "--spark", action="append", default=[], metavar="KEY=VALUE",
+        help="a Spark setting over conf/base + conf/local for every session (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ab", action="append", default=[], metavar="NAME:KEY=VALUE[;KEY=VALUE]",
+        help="an alternative configuration (featurization parameters, or spark.* settings of "
+        "its new SparkContext) timed against the current one, alternating, in this process",
+    )  # fmt: skip
+    parser.add_argument("--ab-rounds", type=int, default=2)
     return parser.parse_args()
+
+
+def parse_ab(items: list[str]) -> dict[str, tuple[dict, dict]]:
+    """``name:key=value;key=value`` -> {name: (featurization parameters, Spark settings)}."""
+    configs = {}
+    for item in items:
+        name, _, body = item.partition(":")
+        params, spark = {}, {}
+        for pair in filter(None, body.split(";")):
+            key, _, value = pair.partition("=")
+            if key.startswith("spark."):
+                spark[key] = value
+            else:
+                params[key] = yaml.safe_load(value)
+        configs[name] = (params, spark)
+    return configs
+
+
+def measure_ab(tmp: str, params: dict, configs: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds of the node per configuration ("current" and each alternative), each run in a
+    new SparkContext (new Python workers) of this warm JVM, the order alternating by round."""
+    images_dir = os.path.join(tmp, "images")
+    names = ["current", *configs]
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            extra_params, extra_spark = configs.get(name, ({}, {}))
+            spark, settings = spark_session(extra_spark)
+            out = os.path.join(tmp, f"ab_{name}")
+            seconds[name].append(
+                run_pipeline(spark, settings, images_dir, out, {**params, **extra_params})
+            )
+            spark.stop()
+    return seconds
 
 
 def measure_spark(tmp: str, params: dict, weights: str, skip_seed: bool):
@@ -348,6 +404,8 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     weights = str(Path(args.weights).resolve())
 
+    SPARK_OVERRIDES.update(item.split("=", 1) for item in args.spark)
+    ab_configs = parse_ab(args.ab)
     params = yaml.safe_load((ROOT / "conf/base/parameters_featurization.yml").read_text())
     params = {**params["featurization"], "weights": weights}
     if args.backend != "default-from-params":
@@ -361,9 +419,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="featurize_bench_") as tmp:
         copy_images(files[: args.n], Path(tmp) / "images")
         copy_images(files[args.n : args.n + WARM_UP_N], Path(tmp) / "warm_up")
-        inference = measure_inference(files[: args.n], weights, args.limit_images)
-        decode = measure_decode(files[: args.n])
+        if args.skip_limit:
+            inference, decode = {"not measured": math.nan}, math.nan
+        else:
+            inference = measure_inference(files[: args.n], weights, args.limit_images)
+            decode = measure_decode(files[: args.n])
         seconds, rss_kb = measure_spark(tmp, params, weights, args.skip_seed)
+        ab_seconds = measure_ab(tmp, params, ab_configs, args.ab_rounds) if ab_configs else {}
         rss_4n_kb = (
             peak_rss_on(files[: 4 * args.n], Path(tmp) / "images_4n", params)
             if args.rss_check
@@ -380,6 +442,13 @@ def main() -> None:
     print(f"{'name':<18}{'images':>8}{'seconds':>10}{'img/s':>10}")
     for name in seconds:
         print(f"{name:<18}{args.n:>8}{seconds[name]:>10.1f}{rate[name]:>10.1f}")
+    for name, runs in ab_seconds.items():
+        rates = [args.n / t for t in runs]
+        print(
+            f"ab {name:<14} img/s {' '.join(f'{r:.1f}' for r in rates)}  mean "
+            f"{sum(rates) / len(rates):.1f}  x current "
+            f"{sum(rates) / sum(args.n / t for t in ab_seconds['current']):.3f}"
+        )
     print(f"inference alone: {inference[best_inference]:.1f} img/s ({best_inference})")
     print(f"decode + resize alone: {decode:.1f} img/s ({os.cpu_count()} processes)")
     print(f"pipeline workers peak RSS (max VmHWM): {rss_kb / 1024:.0f} MB at N={args.n}")
@@ -398,6 +467,9 @@ def main() -> None:
         "images": f"first {args.n} of {' then '.join(splits)} (class round-robin)",
         "images_per_s": rate,
         "seconds": seconds,
+        "ab_seconds": ab_seconds,
+        "ab_configs": args.ab,
+        "spark_overrides": SPARK_OVERRIDES,
         "vs_limit": vs_limit,
         "vs_seed": None if math.isnan(vs_seed) else vs_seed,
         "inference_images_per_s": inference,
