@@ -32,7 +32,7 @@ from featurize import (
     pick_images,
     run_pipeline,
 )
-from pyspark.sql import SparkSession
+from featurize import spark_session as benchmark_session
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -169,24 +169,9 @@ class CpuSampler:
 
 
 def spark_session(events: str, extra: dict[str, str]):
-    settings = {}
-    for env in ("base", "local"):
-        settings.update(yaml.safe_load((ROOT / "conf" / env / "spark.yml").read_text()) or {})
-    settings["spark.master"] = "local[2]"
-    settings.update(
-        {
-            "spark.eventLog.enabled": True,
-            "spark.eventLog.dir": events,
-            "spark.eventLog.compress": False,
-            **extra,
-        }
-    )
-    builder = SparkSession.builder.appName("featurize-profile")
-    for key, value in settings.items():
-        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    return spark, settings
+    """The benchmark's session (conf/base + conf/local, local[2]) with an event log."""
+    logged = {"spark.eventLog.enabled": True, "spark.eventLog.dir": events}
+    return benchmark_session({**logged, "spark.eventLog.compress": False, **extra})
 
 
 def task_spans(event_file: Path) -> list[dict]:
