@@ -85,7 +85,7 @@ def train_classifier(
         logger.info("classification skipped: %s", reason)
         return SkippedClassifier(reason)
     weighted = pca_features.withColumn("weight", _row_weight(params))
-    return _fit(weighted, "label", params, weight="weight")
+    return _fit(weighted, "label", params)
 
 
 def train_family_classifier(
@@ -114,7 +114,7 @@ def train_family_classifier(
         *[x for f, n in counts.items() for x in (F.lit(f), F.lit(total / (len(counts) * n)))]
     )
     weighted = weighted.withColumn("weight", F.col("weight") * balance[F.col("family")])
-    return _fit(weighted, "family", params, weight="weight")
+    return _fit(weighted, "family", params)
 
 
 def _row_weight(params: dict[str, Any]):
@@ -124,10 +124,9 @@ def _row_weight(params: dict[str, Any]):
     return F.when(composite, F.lit(config.composite_weight)).otherwise(F.lit(1.0))
 
 
-def _fit(
-    pca_features: DataFrame, column: str, params: dict[str, Any], weight: str | None = None
-) -> PipelineModel:
-    """Assembler -> indexer of ``column`` -> multinomial logistic regression, on Training."""
+def _fit(pca_features: DataFrame, column: str, params: dict[str, Any]) -> PipelineModel:
+    """Assembler -> indexer of ``column`` -> multinomial logistic regression, on Training,
+    each row weighted by its ``weight`` column."""
     config = ClassificationParams.model_validate(params)
     regression = LogisticRegression(
         featuresCol=COMPONENTS_VECTOR,
@@ -137,9 +136,8 @@ def _fit(
         regParam=config.reg_param,
         elasticNetParam=config.elastic_net_param,
         standardization=True,
+        weightCol="weight",
     )
-    if weight:
-        regression.setWeightCol(weight)
     stages = [
         VectorAssembler(inputCols=_component_columns(pca_features), outputCol=COMPONENTS_VECTOR),
         StringIndexer(inputCol=column, outputCol="label_index"),
